@@ -11,8 +11,9 @@ clients and codes in memory and counts the requests.
 Endpoints (``{issuer}`` is ``http://127.0.0.1:{port}{issuer_path}``):
 
 - ``/.well-known/oauth-authorization-server{issuer_path}`` RFC 8414 metadata
-- ``/.well-known/openid-configuration{issuer_path}`` and ``{issuer_path}/.well-known/openid-configuration``
-  OpenID Connect discovery (both forms the MCP spec tries)
+- ``/.well-known/openid-configuration{issuer_path}`` and, for an issuer with a path,
+  ``{issuer_path}/.well-known/openid-configuration``: OpenID Connect discovery (both forms the MCP
+  spec tries)
 - ``{issuer}/token``, ``{issuer}/authorize``, ``{issuer}/jwks``
 - ``/_peer/stats`` (GET) and ``/_peer/reset`` (POST): the request counters, for tests only; never
   part of the metadata
@@ -38,7 +39,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
@@ -177,9 +178,13 @@ class Stats:
             self.token_log.clear()
 
 
+DEFAULT_CLIENT = Client("probe-client", "probe-secret", "mcp:read mcp:write")
+
+
 # --- Authlib glue -------------------------------------------------------------------------------
 
-_RESOURCES: contextvars.ContextVar[list[str]] = contextvars.ContextVar("resources", default=[])
+_RESOURCES: contextvars.ContextVar[tuple[str, ...]]
+_RESOURCES = contextvars.ContextVar("resources", default=())
 
 
 class InvalidTargetError(OAuth2Error):  # type: ignore[misc]
@@ -203,7 +208,12 @@ class FormPayload(OAuth2Payload):  # type: ignore[misc]
 
 class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
     def __init__(
-        self, method: str, uri: str, headers: Any, query: dict[str, list[str]], form: dict[str, list[str]]
+        self,
+        method: str,
+        uri: str,
+        headers: Any,
+        query: dict[str, list[str]],
+        form: dict[str, list[str]],
     ) -> None:
         super().__init__(method=method, uri=uri, headers=headers)
         self._query = query
@@ -220,12 +230,12 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]
         return {k: v[0] for k, v in self._form.items() if v}
 
 
-def _check_resources(request: OAuth2Request) -> list[str]:
-    resources = list(request.payload.datalist.get("resource", []))
+def _check_resources(request: OAuth2Request) -> tuple[str, ...]:
+    resources = tuple(request.payload.datalist.get("resource", []))
     for resource in resources:
         parts = urlsplit(resource)
         if not parts.scheme or not parts.netloc or parts.fragment or "#" in resource:
-            raise InvalidTargetError(description="resource must be an absolute URI without fragment")
+            raise InvalidTargetError(description="resource: an absolute URI without fragment")
     return resources
 
 
@@ -235,7 +245,7 @@ def _check_client_scope(client: Client, scope: str | None) -> None:
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -250,7 +260,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         data = request.payload.data
@@ -282,7 +296,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
 
 class S256Only(CodeChallenge):  # type: ignore[misc]
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # noqa: RUF012 (Authlib's class attribute)
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
@@ -298,7 +312,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         if len(resources) == 1:
             return resources[0]
         if resources:
-            return resources
+            return list(resources)
         return client.get_client_id()
 
 
@@ -395,7 +409,8 @@ def build_app(settings: Settings, on_ready: Any = None) -> tuple[Starlette, Stat
     async def oauth_request(request: Request) -> StarletteOAuth2Request:
         query = parse_qs(request.url.query, keep_blank_values=True)
         form = await _form(request) if request.method == "POST" else {}
-        return StarletteOAuth2Request(request.method, str(request.url), request.headers, query, form)
+        url = str(request.url)
+        return StarletteOAuth2Request(request.method, url, request.headers, query, form)
 
     async def token(request: Request) -> Response:
         req = await oauth_request(request)
@@ -517,7 +532,7 @@ def main(argv: list[str] | None = None) -> None:
         issuer_path=path,
         token_lifetime=args.token_lifetime,
         metadata=tuple(m.strip() for m in args.metadata.split(",") if m.strip()),
-        clients=tuple(args.client or [Client("probe-client", "probe-secret", "mcp:read mcp:write")]),
+        clients=tuple(args.client or [DEFAULT_CLIENT]),
     )
 
     def ready() -> None:
