@@ -1,0 +1,448 @@
+"""Configuration: a strict YAML schema (pydantic) and the runtime view the probers receive.
+
+Unknown keys, wrong types and contradictory options are rejected at load time with the dotted
+location of the problem and a one-line reason, so a bad file never half-loads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
+ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+Step = Literal["tools_list", "ping", "resources_list", "prompts_list", "tool_call"]
+
+_DURATION_RE: Final = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
+_DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE_RE: Final = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
+_SIZES: Final = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
+_SENSITIVE_HEADER_RE: Final = re.compile(r"auth|cookie|key|token|secret|passw|session", re.I)
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; `problems` holds one line per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def _duration(value: object) -> object:
+    """Accept Prometheus-style durations ("10s", "1m30s", "500ms") and plain seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s or 500ms")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _DURATION_RE.match(text):
+            return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms or 1m30s")
+
+
+def _size(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 4MiB")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value.strip())
+        if match:
+            return int(match.group(1)) * _SIZES[match.group(2)]
+    raise ValueError(f"invalid size {value!r}: expected bytes or e.g. 64KiB, 4MiB")
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(_Model):
+    """A secret given inline, read from a file, or read from an environment variable.
+
+    A plain string in YAML is an inline secret. Files are read at use time so that rotated
+    credentials (for example a re-mounted Kubernetes Secret) take effect without a reload.
+    """
+
+    value: str | None = None
+    file: Path | None = None
+    env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: object) -> object:
+        if isinstance(data, str):
+            return {"value": data}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        given = [n for n in ("value", "file", "env") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, file, env")
+        return self
+
+    def reveal(self) -> str:
+        """The secret's current value; raises OSError/KeyError naming the source if missing."""
+        if self.value is not None:
+            return self.value
+        if self.file is not None:
+            return self.file.read_text(encoding="utf-8").strip()
+        assert self.env is not None
+        try:
+            return os.environ[self.env]
+        except KeyError:
+            raise KeyError(f"environment variable {self.env} is not set") from None
+
+    def check(self) -> str | None:
+        """A one-line problem if the secret cannot be read now, else None."""
+        try:
+            self.reveal()
+        except (OSError, KeyError) as exc:
+            return str(exc).strip("'\"")
+        return None
+
+    def masked(self) -> str:
+        """How the secret appears in /config and debug output."""
+        if self.file is not None:
+            return f"<secret from file {self.file}>"
+        if self.env is not None:
+            return f"<secret from env {self.env}>"
+        return "<secret>"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked()})"
+
+    __str__ = __repr__
+
+
+class TLSConfig(_Model):
+    """TLS settings for connections to the target, as in blackbox_exporter's tls_config."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+    min_version: Literal["TLS12", "TLS13"] | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+        return self
+
+    def build(self) -> ssl.SSLContext:
+        """One SSL context per module, built at load time (never per probe)."""
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.insecure_skip_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file is not None and self.key_file is not None:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        if self.min_version == "TLS13":
+            context.minimum_version = ssl.TLSVersion.TLSv1_3
+        else:
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+
+class Limits(_Model):
+    """Caps on what a target may send and on how far a probe follows it."""
+
+    max_response_bytes: Size = 4 * 1024 * 1024
+    max_header_bytes: Size = 64 * 1024
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
+class ToolCallExpect(_Model):
+    """What the tool call's result must look like."""
+
+    is_error: bool = False
+    text_regex: str | None = None
+
+    @field_validator("text_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class ToolCall(_Model):
+    """A tools/call step: the tool, its arguments, and the expectation on its result."""
+
+    name: Annotated[str, Field(min_length=1)]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    expect: ToolCallExpect = Field(default_factory=ToolCallExpect)
+
+
+class Expect(_Model):
+    """Expectations on the server as a whole."""
+
+    min_tools: Annotated[int, Field(ge=0)] = 0
+    required_tools: list[str] = Field(default_factory=list)
+    protocol_versions: list[ProtocolVersion] | None = None
+    min_protocol_version: ProtocolVersion | None = None
+    capabilities: list[Literal["tools", "resources", "prompts", "logging", "completions"]] = Field(
+        default_factory=list
+    )
+
+
+class MCPProber(_Model):
+    """The MCP conversation."""
+
+    transport: Literal["auto", "streamable_http", "sse"] = "auto"
+    protocol_version: ProtocolVersion = "2025-11-25"
+    steps: list[Step] = Field(default_factory=lambda: list[Step](["tools_list"]))
+    tool_call: ToolCall | None = None
+    expect: Expect = Field(default_factory=Expect)
+    headers: dict[str, Secret] = Field(default_factory=dict)
+    bearer_token: Secret | None = None
+    delete_session: bool = True
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("steps")
+    @classmethod
+    def _unique(cls, steps: list[Step]) -> list[Step]:
+        if len(set(steps)) != len(steps):
+            raise ValueError("a step is listed twice")
+        return steps
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MCPProber:
+        if "tool_call" in self.steps and self.tool_call is None:
+            raise ValueError("step tool_call needs a tool_call block")
+        if self.tool_call is not None and "tool_call" not in self.steps:
+            raise ValueError("tool_call is configured but not listed in steps")
+        if self.transport == "sse" and self.protocol_version != "2024-11-05":
+            raise ValueError("transport sse speaks protocol_version 2024-11-05 only")
+        if self.protocol_version == "2026-07-28" and "ping" in self.steps:
+            raise ValueError("protocol_version 2026-07-28 has no ping")
+        if self.bearer_token is not None and any(
+            h.lower() == "authorization" for h in self.headers
+        ):
+            raise ValueError("bearer_token and an Authorization header contradict each other")
+        expect = self.expect
+        if (expect.min_tools or expect.required_tools) and "tools_list" not in self.steps:
+            raise ValueError("expect.min_tools and expect.required_tools need step tools_list")
+        if (
+            expect.min_protocol_version is not None
+            and expect.protocol_versions is not None
+            and not any(
+                PROTOCOL_VERSIONS.index(v) >= PROTOCOL_VERSIONS.index(expect.min_protocol_version)
+                for v in expect.protocol_versions
+            )
+        ):
+            raise ValueError("expect.protocol_versions has no version >= min_protocol_version")
+        return self
+
+
+class Module(_Model):
+    """One probe module, as in blackbox_exporter."""
+
+    prober: Literal["mcp"]
+    timeout: Duration = 10.0
+    mcp: MCPProber = Field(default_factory=MCPProber)
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    modules: dict[str, Module]
+
+    @field_validator("modules")
+    @classmethod
+    def _names(cls, modules: dict[str, Module]) -> dict[str, Module]:
+        if not modules:
+            raise ValueError("at least one module is required")
+        for name in modules:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"module name {name!r} may only use letters, digits, _ . -")
+        return modules
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeModule:
+    """A module ready for probing: its config plus what is built once per load."""
+
+    name: str
+    config: Module
+    ssl_context: ssl.SSLContext
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """The loaded configuration the rest of the program receives."""
+
+    source: str
+    config: Config
+    modules: Mapping[str, RuntimeModule]
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_from_string(), Secret]",):
+            continue
+        elif part.startswith(("function-", "literal[", "str", "constrained-")):
+            # pydantic's union branch names are noise for a reader of the YAML file.
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    where = _location(tuple(error["loc"]))
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def parse(text: str, source: str) -> RuntimeConfig:
+    """Parse and validate YAML text; raise ConfigError with one line per problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source, [f"{where}invalid YAML: {problem}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): expected a mapping with a 'modules' key"])
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        seen: list[str] = []
+        for error in exc.errors():
+            line = _problem(error)
+            if line not in seen:
+                seen.append(line)
+        raise ConfigError(source, seen) from None
+    problems: list[str] = []
+    modules: dict[str, RuntimeModule] = {}
+    for name, module in config.modules.items():
+        where = f"modules.{name}.mcp"
+        for header, secret in module.mcp.headers.items():
+            if (problem := secret.check()) is not None:
+                problems.append(f"{where}.headers.{header}: {problem}")
+        if (
+            module.mcp.bearer_token is not None
+            and (problem := module.mcp.bearer_token.check()) is not None
+        ):
+            problems.append(f"{where}.bearer_token: {problem}")
+        try:
+            context = module.mcp.tls_config.build()
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"{where}.tls_config: cannot load certificates: {exc}")
+            continue
+        modules[name] = RuntimeModule(name, module, context)
+    if problems:
+        raise ConfigError(source, problems)
+    return RuntimeConfig(source, config, modules)
+
+
+def load(path: Path | None) -> RuntimeConfig:
+    """Load a config file, or the built-in default config when `path` is None."""
+    if path is None:
+        text = resources.files("exporter").joinpath("default.yml").read_text(encoding="utf-8")
+        return parse(text, "<built-in default>")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read file: {exc.strerror}"]) from None
+    return parse(text, str(path))
+
+
+def masked_dump(config: Config) -> str:
+    """The config as YAML with every secret masked, for /config and debug output."""
+    return yaml.safe_dump(_mask(config.model_dump(mode="python"), config), sort_keys=False)
+
+
+def module_yaml(module: Module) -> str:
+    """One module as YAML with secrets masked."""
+    return yaml.safe_dump(_mask(module.model_dump(mode="python"), module), sort_keys=False)
+
+
+def _mask(data: Any, model: Any) -> Any:
+    if isinstance(model, Secret):
+        return model.masked()
+    if isinstance(model, BaseModel) and isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            child = getattr(model, key, None)
+            out[key] = _mask(value, child)
+        return out
+    if isinstance(model, dict) and isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            child = model.get(key)
+            # Inline values of ordinary headers (x-mcp-servers, ...) help a reader; values of
+            # credential-like headers and anything from a file or env are masked.
+            if (
+                isinstance(child, Secret)
+                and child.value is not None
+                and not (is_sensitive_header(str(key)))
+            ):
+                out[key] = child.value
+            else:
+                out[key] = _mask(value, child)
+        return out
+    if isinstance(model, list) and isinstance(data, list):
+        return [_mask(v, m) for v, m in zip(data, model, strict=False)]
+    if isinstance(data, Path):
+        return str(data)
+    return data
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Headers whose values are credentials even when given inline."""
+    return bool(_SENSITIVE_HEADER_RE.search(name))

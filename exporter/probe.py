@@ -1,0 +1,251 @@
+"""/probe: parse target and module, run the prober with a deadline, answer with its registry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+
+from .config import RuntimeModule, module_yaml
+from .history import ProbeLog
+from .metrics import ProbeRegistry
+from .probers.context import ProbeContext
+from .probers.failure import ProbeFailure, classify
+from .probers.mcp import probe_mcp
+
+ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
+
+PROBERS: Final[dict[str, ProbeFn]] = {"mcp": probe_mcp}
+DEFAULT_MODULE: Final = "mcp"
+_CLOSE_GRACE: Final = 1.0
+
+logger = structlog.get_logger("mcp_exporter.probe")
+
+
+class BadRequest(Exception):
+    """A /probe request that cannot run; the message is the one-line reason."""
+
+
+def parse_target(raw: str | None) -> str:
+    """Validate the target URL; raise BadRequest with a one-line reason."""
+    if raw is None or raw.strip() == "":
+        raise BadRequest("target parameter is missing")
+    target = raw.strip()
+    if len(target) > 2048:
+        raise BadRequest("target is longer than 2048 characters")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        raise BadRequest("target contains whitespace or control characters")
+    try:
+        parts = urlsplit(target)
+        port = parts.port
+    except ValueError as exc:
+        raise BadRequest(f"target is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BadRequest(f"target scheme must be http or https, got {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise BadRequest("target URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise BadRequest("target URL must not carry credentials; put them in the module")
+    if port == 0:
+        raise BadRequest("target port 0 is not valid")
+    return target
+
+
+def display_target(target: str) -> str:
+    """The target as logs show it: without a query string, which may carry credentials."""
+    parts = urlsplit(target)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def effective_timeout(header: str | None, module_timeout: float, offset: float) -> float:
+    """Scrape timeout minus the offset, capped by the module's timeout (blackbox's rule)."""
+    if header is None or header.strip() == "":
+        return module_timeout
+    try:
+        scrape_timeout = float(header)
+    except ValueError:
+        raise BadRequest(
+            f"X-Prometheus-Scrape-Timeout-Seconds is not a number: {header[:40]!r}"
+        ) from None
+    if not scrape_timeout > 0:
+        raise BadRequest("X-Prometheus-Scrape-Timeout-Seconds must be positive")
+    budget = scrape_timeout - offset
+    if budget <= 0:
+        budget = scrape_timeout
+    return min(budget, module_timeout)
+
+
+@dataclass(slots=True)
+class ProbeOutcome:
+    """What one probe produced."""
+
+    success: bool
+    registry: ProbeRegistry
+    log: ProbeLog
+    duration: float
+    failure: ProbeFailure | None
+    context: ProbeContext
+
+    @property
+    def reason(self) -> str:
+        """The failure reason, '' on success."""
+        return self.failure.reason if self.failure else ""
+
+
+async def run_probe(target: str, module: RuntimeModule, timeout: float) -> ProbeOutcome:
+    """Run one probe from nothing and build its registry. Never raises for target behaviour."""
+    registry = ProbeRegistry()
+    log = ProbeLog()
+    ctx = ProbeContext(target=target, module=module, registry=registry, log=log, timeout=timeout)
+    prober = PROBERS[module.config.prober]
+    log.info(
+        "beginning probe",
+        module=module.name,
+        prober=module.config.prober,
+        timeout_seconds=round(timeout, 3),
+    )
+    started = time.perf_counter()
+    failure: ProbeFailure | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            await prober(ctx)
+    except TimeoutError:
+        failure = _timeout_failure(ctx, timeout)
+    except ProbeFailure as exc:
+        failure = exc
+    except Exception as exc:  # a prober bug or an unexpected error must not escape the probe
+        failure = _unexpected_failure(ctx, exc)
+    finally:
+        try:
+            async with asyncio.timeout(_CLOSE_GRACE):
+                await ctx.aclose()
+        except (TimeoutError, OSError):
+            log.warning("closing connections took too long")
+    duration = time.perf_counter() - started
+    success = failure is None
+    if failure is not None:
+        log.error(
+            "probe failed",
+            hop=failure.hop,
+            phase=failure.phase,
+            reason=failure.reason,
+            detail=failure.detail,
+        )
+    else:
+        log.info("probe succeeded", duration_seconds=round(duration, 6))
+    _finish_registry(ctx, success, duration, failure)
+    return ProbeOutcome(success, registry, log, duration, failure, ctx)
+
+
+def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
+    setup = ctx._http.current_setup if ctx._http is not None else None
+    if setup == "connect":
+        return ProbeFailure(
+            ctx.hop,
+            "connect",
+            "connect_timeout",
+            f"connect did not finish within the {timeout:.3g}s probe timeout",
+        )
+    phase = setup or ctx.phase
+    return ProbeFailure(
+        ctx.hop, phase, "timeout", f"{phase} did not finish within the {timeout:.3g}s probe timeout"
+    )
+
+
+def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
+    classified = classify(exc)
+    setup = ctx._http.current_setup if ctx._http is not None else None
+    phase = setup or ctx.phase
+    if classified.reason == "dns":
+        phase = "dns"
+    if classified.reason == "internal":
+        logger.error("prober error", exc_info=exc, phase=phase, module=ctx.module.name)
+        return ProbeFailure("exporter", phase, "internal", classified.detail)
+    return ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
+
+
+def _finish_registry(
+    ctx: ProbeContext, success: bool, duration: float, failure: ProbeFailure | None
+) -> None:
+    """The metrics every probe has, written once, here."""
+    reg = ctx.registry
+    reg.set("probe_success", "Whether the probe succeeded.", 1 if success else 0)
+    reg.set("probe_duration_seconds", "How long the probe took.", duration)
+    reg.set("probe_timeout_seconds", "The probe's effective timeout.", ctx.timeout)
+    if failure is not None:
+        reg.set(
+            "probe_failure_info",
+            "The hop, phase and reason of the probe's failure.",
+            1,
+            {"hop": failure.hop, "phase": failure.phase, "reason": failure.reason},
+        )
+    for phase, seconds in ctx.phase_seconds.items():
+        reg.set(
+            "probe_mcp_phase_duration_seconds",
+            "Duration of each phase of the probe.",
+            seconds,
+            {"phase": phase},
+        )
+    if ctx.module.config.prober == "mcp":
+        steps = ctx.module.config.mcp.steps
+        for step in steps:
+            reg.set(
+                "probe_mcp_step_success",
+                "Whether each configured step passed.",
+                1 if ctx.steps.get(step) else 0,
+                {"step": step},
+            )
+        if "session_delete" in ctx.steps:
+            reg.set(
+                "probe_mcp_step_success",
+                "Whether each configured step passed.",
+                1 if ctx.steps["session_delete"] else 0,
+                {"step": "session_delete"},
+            )
+    if ctx.last_status is not None:
+        reg.set("probe_http_status_code", "Last HTTP status code from the target.", ctx.last_status)
+    reg.set(
+        "probe_mcp_jsonrpc_error_code",
+        "Last JSON-RPC error code, 0 if none.",
+        ctx.jsonrpc_error_code,
+    )
+    hops = dict(ctx.hops)
+    if failure is not None and failure.hop != "exporter":
+        hops[failure.hop] = False
+    elif success:
+        hops.setdefault(ctx.hop, True)
+    for hop, ok in hops.items():
+        reg.set(
+            "probe_hop_success",
+            "Whether each hop the probe exercised worked.",
+            1 if ok else 0,
+            {"hop": hop},
+        )
+    tls = ctx._http.tls if ctx._http is not None else None
+    if tls is not None:
+        reg.set("probe_tls_version_info", "The TLS version used.", 1, {"version": tls.version})
+        if tls.cert_not_after is not None:
+            reg.set(
+                "probe_ssl_earliest_cert_expiry",
+                "Expiry of the server's certificate, in Unix seconds.",
+                tls.cert_not_after,
+            )
+
+
+def debug_output(outcome: ProbeOutcome, module: RuntimeModule) -> str:
+    """The text /probe?debug=true returns: log, metrics, module config with secrets masked."""
+    notes = "".join(f"- {n}\n" for n in outcome.context.notes)
+    return (
+        "Logs for the probe:\n"
+        f"{outcome.log.text()}\n"
+        + (f"Notes:\n{notes}\n" if notes else "")
+        + "Metrics that would have been returned:\n"
+        f"{outcome.registry.render()}\n"
+        f"Module configuration ({module.name}):\n"
+        f"{module_yaml(module.config)}"
+    )

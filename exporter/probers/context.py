@@ -1,0 +1,86 @@
+"""What every prober receives: the target, the module, the registry, the log and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import RuntimeModule
+from ..history import ProbeLog
+from ..metrics import ProbeRegistry
+from .failure import Hop
+from .http import HTTPSession, Limits
+
+
+@dataclass
+class ProbeContext:
+    """One probe's state. Created fresh for every probe; nothing in it outlives the probe."""
+
+    target: str
+    module: RuntimeModule
+    registry: ProbeRegistry
+    log: ProbeLog
+    timeout: float
+    hop: Hop = "client_to_upstream"
+    phase: str = "connect"
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[str, bool] = field(default_factory=dict)
+    hops: dict[str, bool] = field(default_factory=dict)
+    jsonrpc_error_code: int = 0
+    last_status: int | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    _http: HTTPSession | None = None
+
+    @property
+    def http(self) -> HTTPSession:
+        """The probe's HTTP session, created on first use with the module's TLS and limits."""
+        if self._http is None:
+            mcp = self.module.config.mcp
+            limits = mcp.limits
+            self._http = HTTPSession(
+                record_phase=self._record_connection_phase,
+                limits=Limits(
+                    max_body_bytes=limits.max_response_bytes,
+                    max_header_bytes=limits.max_header_bytes,
+                    max_redirects=limits.max_redirects,
+                ),
+                ssl_context=self.module.ssl_context,
+                server_name=mcp.tls_config.server_name,
+            )
+        return self._http
+
+    def _record_connection_phase(self, phase: str, seconds: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
+        self.log.debug("connection phase", phase=phase, seconds=round(seconds, 6))
+
+    @contextmanager
+    def step(self, phase: str, hop: Hop | None = None) -> Iterator[None]:
+        """Time one exchange as `phase`, excluding connection set-up done inside it.
+
+        The current hop and phase are what a timeout or crash is attributed to.
+        """
+        if hop is not None:
+            self.hop = hop
+        self.phase = phase
+        setup_before = self._http.setup_seconds if self._http is not None else 0.0
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            setup_after = self._http.setup_seconds if self._http is not None else 0.0
+            elapsed = max(0.0, elapsed - (setup_after - setup_before))
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
+
+    def note(self, text: str) -> None:
+        """A remark for the one-shot report and debug output (e.g. what to check next)."""
+        self.notes.append(text)
+
+    async def aclose(self) -> None:
+        """Close the probe's connections."""
+        if self._http is not None:
+            await self._http.aclose()

@@ -1,0 +1,74 @@
+"""JSON-RPC 2.0 messages as MCP uses them: building requests, validating responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .failure import Hop, ProbeFailure
+
+
+class JSONRPCError(ProbeFailure):
+    """The server answered with a JSON-RPC error object."""
+
+    def __init__(self, hop: Hop, phase: str, code: int, message: str) -> None:
+        super().__init__(hop, phase, "jsonrpc_error", f"JSON-RPC error {code}: {message[:300]}")
+        self.code = code
+        self.message = message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Compact JSON for the wire."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode(data: bytes | str, hop: Hop, phase: str) -> Any:
+    """Parse JSON from a target; anything unparseable is `not_mcp`."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ProbeFailure(hop, phase, "jsonrpc_invalid", "JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProbeFailure(hop, phase, "not_mcp", f"body is not JSON: {exc}") from None
+
+
+def is_response(message: Any) -> bool:
+    """A response carries an id and a result or error, and no method."""
+    return (
+        isinstance(message, dict)
+        and "method" not in message
+        and ("result" in message or "error" in message)
+    )
+
+
+def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, Any]:
+    """Validate a response to `request_id` and return its result object."""
+    if isinstance(message, list):
+        raise ProbeFailure(
+            hop, phase, "jsonrpc_invalid", "got a JSON-RPC batch, expected one object"
+        )
+    if not isinstance(message, dict):
+        raise ProbeFailure(hop, phase, "jsonrpc_invalid", "response is not a JSON object")
+    if message.get("jsonrpc") != "2.0":
+        raise ProbeFailure(hop, phase, "jsonrpc_invalid", 'response lacks "jsonrpc": "2.0"')
+    if message.get("id") != request_id:
+        raise ProbeFailure(
+            hop,
+            phase,
+            "jsonrpc_invalid",
+            f"response id {str(message.get('id'))[:40]!r} does not match request id {request_id}",
+        )
+    has_result, has_error = "result" in message, "error" in message
+    if has_result == has_error:
+        raise ProbeFailure(
+            hop, phase, "jsonrpc_invalid", "response must have exactly one of result and error"
+        )
+    if has_error:
+        error = message["error"]
+        if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+            raise ProbeFailure(hop, phase, "jsonrpc_invalid", "error object lacks an integer code")
+        raise JSONRPCError(hop, phase, int(error["code"]), str(error.get("message", "")))
+    result = message["result"]
+    if not isinstance(result, dict):
+        raise ProbeFailure(hop, phase, "jsonrpc_invalid", "result is not an object")
+    return result

@@ -1,0 +1,432 @@
+"""The `mcp` prober: a real MCP conversation, one timed step per function."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Final
+
+from .. import __version__
+from ..config import PROTOCOL_VERSIONS, MCPProber
+from .context import ProbeContext
+from .failure import Hop, ProbeFailure
+from .jsonrpc import JSONRPCError
+from .transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
+
+CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
+KNOWN_CAPABILITIES: Final = (
+    "tools",
+    "resources",
+    "prompts",
+    "logging",
+    "completions",
+    "experimental",
+    "tasks",
+)
+_FALLBACK_STATUSES: Final = (400, 404, 405)
+_LIST_STEPS: Final = {
+    "tools_list": ("tools/list", "tools", "tools"),
+    "resources_list": ("resources/list", "resources", "resources"),
+    "prompts_list": ("prompts/list", "prompts", "prompts"),
+}
+
+
+def credential_headers(settings: MCPProber) -> dict[str, str]:
+    """The module's static headers and bearer token, read now (files may rotate)."""
+    headers = {name: secret.reveal() for name, secret in settings.headers.items()}
+    if settings.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {settings.bearer_token.reveal()}"
+    return headers
+
+
+async def probe_mcp(ctx: ProbeContext) -> bool:
+    """Run the module's MCP conversation against ctx.target; raise ProbeFailure on failure."""
+    settings = ctx.module.config.mcp
+    hop: Hop = ctx.extra.get("hop", "client_to_upstream")
+    headers = {**credential_headers(settings), **ctx.extra.get("headers", {})}
+    transport = await connect(ctx, ctx.target, settings, headers, hop)
+    try:
+        server = ctx.extra["server"]
+        for step in settings.steps:
+            await _run_step(ctx, transport, step, server)
+        _check_expectations(ctx, settings, hop)
+    finally:
+        try:
+            await transport.close(delete_session=settings.delete_session)
+        except (ProbeFailure, OSError) as exc:
+            # Ending the session is hygiene, not a configured step: it never fails the probe.
+            ctx.steps["session_delete"] = False
+            ctx.log.warning("session delete failed", error=str(exc)[:200])
+    return True
+
+
+async def connect(
+    ctx: ProbeContext, url: str, settings: MCPProber, headers: dict[str, str], hop: Hop
+) -> Transport:
+    """Pick the transport and complete the handshake (initialize or server/discover)."""
+    if settings.transport == "sse":
+        return await _legacy(ctx, url, headers, hop)
+    transport = StreamableHTTP(ctx, url, headers, hop)
+    if settings.protocol_version == MODERN_VERSION:
+        await _discover(ctx, transport)
+        return transport
+    try:
+        await _initialize(ctx, transport, settings.protocol_version)
+    except ProbeFailure as failure:
+        fallback = (
+            settings.transport == "auto"
+            and ctx.last_status in _FALLBACK_STATUSES
+            and failure.reason in ("http_status", "session_missing")
+        )
+        if not fallback:
+            raise
+        ctx.log.info(
+            "streamable HTTP initialize failed; trying the legacy SSE transport",
+            status=ctx.last_status,
+        )
+        try:
+            return await _legacy(ctx, url, headers, hop)
+        except ProbeFailure as legacy_failure:
+            ctx.log.info("legacy SSE also failed", reason=legacy_failure.reason)
+            raise failure from None
+    await _initialized(ctx, transport)
+    return transport
+
+
+async def _legacy(ctx: ProbeContext, url: str, headers: dict[str, str], hop: Hop) -> Transport:
+    transport = LegacySSE(ctx, url, headers, hop)
+    with ctx.step("sse_connect", hop):
+        await transport.open("sse_connect")
+    await _initialize(ctx, transport, "2024-11-05")
+    await _initialized(ctx, transport)
+    return transport
+
+
+async def _initialize(ctx: ProbeContext, transport: Transport, version: str) -> None:
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": CLIENT_INFO}
+    with ctx.step("initialize", transport.hop):
+        try:
+            result = await transport.call("initialize", params, "initialize")
+        except JSONRPCError as error:
+            ctx.jsonrpc_error_code = error.code
+            if "protocol version" in error.message.lower():
+                raise ProbeFailure(
+                    transport.hop, "initialize", "protocol_version_unsupported", error.detail
+                ) from None
+            raise
+    negotiated = result.get("protocolVersion")
+    capabilities = result.get("capabilities")
+    server_info = result.get("serverInfo")
+    if not isinstance(negotiated, str) or not isinstance(capabilities, dict):
+        raise ProbeFailure(
+            transport.hop,
+            "initialize",
+            "initialize_invalid",
+            "initialize result lacks protocolVersion or capabilities",
+        )
+    if (
+        not isinstance(server_info, dict)
+        or not isinstance(server_info.get("name"), str)
+        or not isinstance(server_info.get("version"), str)
+    ):
+        raise ProbeFailure(
+            transport.hop,
+            "initialize",
+            "initialize_invalid",
+            "initialize result lacks serverInfo.name or serverInfo.version",
+        )
+    if negotiated not in PROTOCOL_VERSIONS or negotiated == MODERN_VERSION:
+        raise ProbeFailure(
+            transport.hop,
+            "initialize",
+            "protocol_version_unsupported",
+            f"server offered protocol version {negotiated[:40]!r}, which this client lacks",
+        )
+    transport.protocol_version = negotiated
+    _record_server(ctx, transport, server_info, negotiated, capabilities)
+    ctx.log.info("initialized", protocol_version=negotiated, transport=transport.name)
+
+
+async def _initialized(ctx: ProbeContext, transport: Transport) -> None:
+    with ctx.step("initialized", transport.hop):
+        await transport.notify("notifications/initialized", None, "initialized")
+
+
+async def _discover(ctx: ProbeContext, transport: StreamableHTTP) -> None:
+    """The stateless revision's handshake: one server/discover request."""
+    transport.protocol_version = MODERN_VERSION
+    with ctx.step("discover", transport.hop):
+        try:
+            result = await transport.call("server/discover", modern_params({}), "discover")
+        except JSONRPCError as error:
+            ctx.jsonrpc_error_code = error.code
+            if error.code == -32022 or ctx.last_status == 400:
+                raise ProbeFailure(
+                    transport.hop, "discover", "protocol_version_unsupported", error.detail
+                ) from None
+            raise
+        except ProbeFailure as failure:
+            # A server of an earlier revision rejects the stateless request with a 400.
+            if ctx.last_status == 400 and failure.reason == "http_status":
+                raise ProbeFailure(
+                    transport.hop,
+                    "discover",
+                    "protocol_version_unsupported",
+                    f"server rejected a {MODERN_VERSION} request: {failure.detail}",
+                ) from None
+            raise
+    supported = result.get("supportedVersions")
+    capabilities = result.get("capabilities")
+    if not isinstance(supported, list) or not isinstance(capabilities, dict):
+        raise ProbeFailure(
+            transport.hop,
+            "discover",
+            "initialize_invalid",
+            "server/discover result lacks supportedVersions or capabilities",
+        )
+    if MODERN_VERSION not in supported:
+        raise ProbeFailure(
+            transport.hop,
+            "discover",
+            "protocol_version_unsupported",
+            f"server supports {', '.join(map(str, supported))[:120]}, not {MODERN_VERSION}",
+        )
+    server_info = result.get("serverInfo")
+    if not isinstance(server_info, dict):
+        meta = result.get("_meta")
+        server_info = (
+            meta.get("io.modelcontextprotocol/serverInfo") if isinstance(meta, dict) else None
+        )
+    _record_server(
+        ctx,
+        transport,
+        server_info if isinstance(server_info, dict) else {},
+        MODERN_VERSION,
+        capabilities,
+    )
+
+
+def modern_params(params: dict[str, Any]) -> dict[str, Any]:
+    """2026-07-28 carries version, client info and capabilities in every request's _meta."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    return {**params, "_meta": meta}
+
+
+def _record_server(
+    ctx: ProbeContext,
+    transport: Transport,
+    server_info: dict[str, Any],
+    version: str,
+    capabilities: dict[str, Any],
+) -> None:
+    ctx.extra["server"] = {
+        "name": str(server_info.get("name", ""))[:128],
+        "version": str(server_info.get("version", ""))[:64],
+        "protocol_version": version,
+        "transport": transport.name,
+        "capabilities": capabilities,
+    }
+    reg = ctx.registry
+    reg.set(
+        "probe_mcp_server_info",
+        "Server implementation and negotiated protocol.",
+        1,
+        {
+            "server_name": ctx.extra["server"]["name"],
+            "server_version": ctx.extra["server"]["version"],
+            "protocol_version": version,
+            "transport": transport.name,
+        },
+    )
+    for name in KNOWN_CAPABILITIES:
+        reg.set(
+            "probe_mcp_capability",
+            "Whether the server declared the capability (1) or not (0).",
+            1 if name in capabilities else 0,
+            {"capability": name},
+        )
+
+
+async def _request(
+    ctx: ProbeContext, transport: Transport, method: str, params: dict[str, Any], phase: str
+) -> dict[str, Any]:
+    if transport.protocol_version == MODERN_VERSION:
+        params = modern_params(params)
+    try:
+        return await transport.call(method, params, phase)
+    except JSONRPCError as error:
+        ctx.jsonrpc_error_code = error.code
+        raise
+
+
+async def _run_step(
+    ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]
+) -> None:
+    hop = transport.hop
+    try:
+        if step in _LIST_STEPS:
+            await _list(ctx, transport, step, server)
+        elif step == "ping":
+            with ctx.step("ping", hop):
+                await _request(ctx, transport, "ping", {}, "ping")
+        elif step == "tool_call":
+            await _tool_call(ctx, transport)
+    except ProbeFailure:
+        ctx.steps[step] = False
+        raise
+    ctx.steps[step] = True
+    ctx.log.info("step passed", step=step)
+
+
+async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]) -> None:
+    method, capability, key = _LIST_STEPS[step]
+    hop = transport.hop
+    if capability not in server["capabilities"]:
+        raise ProbeFailure(
+            hop,
+            step,
+            "capability_missing",
+            f"{method} is configured but the server did not declare the {capability} capability",
+        )
+    limits = ctx.module.config.mcp.limits
+    items: list[Any] = []
+    cursor: str | None = None
+    seen: set[str] = set()
+    with ctx.step(step, hop):
+        for _page in range(limits.max_pages):
+            params: dict[str, Any] = {} if cursor is None else {"cursor": cursor}
+            result = await _request(ctx, transport, method, params, step)
+            page = result.get(key)
+            if not isinstance(page, list):
+                raise ProbeFailure(hop, step, "jsonrpc_invalid", f"{method} result lacks {key}[]")
+            items.extend(page)
+            if step == "tools_list":
+                ctx.extra["tools_result"] = result
+            next_cursor = result.get("nextCursor")
+            if next_cursor is None:
+                break
+            if not isinstance(next_cursor, str) or next_cursor in seen:
+                raise ProbeFailure(
+                    hop, step, "jsonrpc_invalid", f"{method} repeated a pagination cursor"
+                )
+            seen.add(next_cursor)
+            cursor = next_cursor
+        else:
+            raise ProbeFailure(
+                hop,
+                step,
+                "response_too_large",
+                f"{method} has more than {limits.max_pages} pages (limits.max_pages)",
+            )
+    ctx.registry.set(f"probe_mcp_{key}", f"Number of {key} the server listed.", len(items))
+    ctx.log.info("listed", method=method, count=len(items), pages=len(seen) + 1)
+    if step == "tools_list":
+        ctx.extra["tools"] = items
+        ctx.registry.set(
+            "probe_mcp_tools_fingerprint",
+            "Stable number derived from the canonical tool list; changes when tools change.",
+            tools_fingerprint(items),
+        )
+
+
+def tools_fingerprint(tools: list[Any]) -> int:
+    """A number that changes whenever a tool's name, schema or description changes.
+
+    48 bits keeps it exact in a float64 sample value.
+    """
+    canonical = sorted(
+        json.dumps(t, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for t in tools
+    )
+    digest = hashlib.sha256("\n".join(canonical).encode("utf-8")).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
+    settings = ctx.module.config.mcp
+    call = settings.tool_call
+    assert call is not None
+    hop = transport.hop
+    with ctx.step("tool_call", hop):
+        result = await _request(
+            ctx,
+            transport,
+            "tools/call",
+            {"name": call.name, "arguments": call.arguments},
+            "tool_call",
+        )
+    content = result.get("content")
+    if not isinstance(content, list):
+        raise ProbeFailure(hop, "tool_call", "jsonrpc_invalid", "tools/call result lacks content[]")
+    texts = [
+        str(block.get("text", ""))
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "text"
+    ]
+    ctx.extra["tool_result_text"] = "\n".join(texts)[:2000]
+    is_error = result.get("isError") is True
+    if is_error != call.expect.is_error:
+        if is_error:
+            excerpt = " ".join(" ".join(texts).split())[:200]
+            raise ProbeFailure(
+                hop, "tool_call", "tool_error", f"tool {call.name} returned isError: {excerpt}"
+            )
+        raise ProbeFailure(
+            hop, "tool_call", "expectation_failed", f"tool {call.name} was expected to fail"
+        )
+    if call.expect.text_regex is not None and not re.search(
+        call.expect.text_regex, "\n".join(texts)
+    ):
+        raise ProbeFailure(
+            hop,
+            "tool_call",
+            "expectation_failed",
+            f"tool {call.name} result does not match {call.expect.text_regex!r}",
+        )
+
+
+def _check_expectations(ctx: ProbeContext, settings: MCPProber, hop: Hop) -> None:
+    expect = settings.expect
+    server = ctx.extra["server"]
+    version = server["protocol_version"]
+    if expect.protocol_versions is not None and version not in expect.protocol_versions:
+        raise ProbeFailure(
+            hop,
+            "initialize",
+            "protocol_version_unsupported",
+            f"negotiated {version}, module allows {', '.join(expect.protocol_versions)}",
+        )
+    if expect.min_protocol_version is not None and PROTOCOL_VERSIONS.index(
+        version
+    ) < PROTOCOL_VERSIONS.index(expect.min_protocol_version):
+        raise ProbeFailure(
+            hop,
+            "initialize",
+            "protocol_version_unsupported",
+            f"negotiated {version}, older than the required {expect.min_protocol_version}",
+        )
+    for capability in expect.capabilities:
+        if capability not in server["capabilities"]:
+            raise ProbeFailure(
+                hop, "initialize", "capability_missing", f"server lacks capability {capability}"
+            )
+    tools = ctx.extra.get("tools")
+    if tools is None:
+        return
+    if len(tools) < expect.min_tools:
+        raise ProbeFailure(
+            hop,
+            "tools_list",
+            "expectation_failed",
+            f"{len(tools)} tools listed, expected at least {expect.min_tools}",
+        )
+    names = {t.get("name") for t in tools if isinstance(t, dict)}
+    missing = [name for name in expect.required_tools if name not in names]
+    if missing:
+        raise ProbeFailure(
+            hop, "tools_list", "expectation_failed", f"required tools missing: {', '.join(missing)}"
+        )

@@ -1,0 +1,436 @@
+"""MCP transports: Streamable HTTP (2025-03-26 on) and the legacy HTTP+SSE (2024-11-05)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+from . import jsonrpc
+from .context import ProbeContext
+from .failure import Hop, ProbeFailure
+from .http import Response
+from .sse import Event, SSEParser
+
+ACCEPT_BOTH: Final = "application/json, text/event-stream"
+_SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
+_MAX_RESUMES: Final = 3
+# Versions whose later requests carry MCP-Protocol-Version (MUST from 2025-06-18).
+_VERSION_HEADER_FROM: Final = ("2025-06-18", "2025-11-25", "2026-07-28")
+MODERN_VERSION: Final = "2026-07-28"
+
+
+class Transport:
+    """What the MCP prober needs from a transport."""
+
+    name = "unknown"
+    hop: Hop = "client_to_upstream"
+    protocol_version: str | None = None
+    session_id: str | None = None
+
+    async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
+        """Send a request and return the result object of its response."""
+        raise NotImplementedError
+
+    async def notify(self, method: str, params: dict[str, Any] | None, phase: str) -> None:
+        """Send a notification."""
+        raise NotImplementedError
+
+    async def close(self, delete_session: bool = True) -> None:
+        """End the session (if any and if asked) and stop reading."""
+
+
+def _challenge_failure(
+    ctx: ProbeContext, response: Response, hop: Hop, phase: str, sent_credentials: bool
+) -> ProbeFailure:
+    challenge = ", ".join(response.headers.get_all("www-authenticate"))
+    ctx.extra["www_authenticate"] = response.headers.get_all("www-authenticate")
+    ctx.extra["auth_status"] = response.status
+    if response.status == 401:
+        if sent_credentials:
+            return ProbeFailure(hop, phase, "token_rejected", "401: the credentials were rejected")
+        return ProbeFailure(hop, phase, "auth_required", "401: the server requires authorization")
+    if "insufficient_scope" in challenge:
+        return ProbeFailure(hop, phase, "insufficient_scope", "403: insufficient_scope")
+    return ProbeFailure(hop, phase, "forbidden", "403: forbidden")
+
+
+async def _error_body(response: Response) -> str:
+    """A short, printable excerpt of an error response body (never raises)."""
+    try:
+        body = await response.read()
+    except (ProbeFailure, OSError, asyncio.IncompleteReadError):
+        return ""
+    text = body[:300].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+class StreamableHTTP(Transport):
+    """The Streamable HTTP transport: one endpoint, POST per message, JSON or SSE answers."""
+
+    name = "streamable_http"
+
+    def __init__(self, ctx: ProbeContext, url: str, headers: Mapping[str, str], hop: Hop) -> None:
+        self.ctx = ctx
+        self.url = url
+        self.headers = dict(headers)
+        self.hop = hop
+        self._next_id = 0
+        self.response_headers: dict[str, list[str]] = {}
+
+    def _request_headers(self, method: str, params: dict[str, Any] | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        version = self.protocol_version
+        if version in _VERSION_HEADER_FROM:
+            headers["MCP-Protocol-Version"] = version
+        if version == MODERN_VERSION:
+            headers["Mcp-Method"] = method
+            if method == "tools/call" and params is not None and "name" in params:
+                headers["Mcp-Name"] = str(params["name"])
+        return headers
+
+    async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
+        self._next_id += 1
+        request_id = self._next_id
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        response = await self._post(message, method, params, phase)
+        try:
+            content_type = response.content_type
+            if content_type == "application/json":
+                body = await response.read()
+                return jsonrpc.result_of(
+                    jsonrpc.decode(body, self.hop, phase), request_id, self.hop, phase
+                )
+            if content_type == "text/event-stream":
+                return await self._result_from_stream(response, request_id, phase)
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "not_mcp",
+                f"{response.status} with content type {content_type or 'none'!r}, "
+                "expected application/json or text/event-stream",
+            )
+        finally:
+            await response.aclose()
+
+    async def notify(self, method: str, params: dict[str, Any] | None, phase: str) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        response = await self._post(message, method, params, phase)
+        try:
+            if response.status != 202:
+                # The spec says 202 with no body; some servers answer 200/204. Tolerated, noted.
+                self.ctx.log.warning(
+                    "notification not answered with 202", method=method, status=response.status
+                )
+                self.ctx.note(f"{method} was answered with {response.status}, the spec says 202")
+            await response.read()
+        finally:
+            await response.aclose()
+
+    async def _post(
+        self, message: dict[str, Any], method: str, params: dict[str, Any] | None, phase: str
+    ) -> Response:
+        ctx = self.ctx
+        headers = self._request_headers(method, params)
+        ctx.log.debug("POST", url=self.url, method=method, session=self.session_id is not None)
+        response = await ctx.http.request(
+            "POST",
+            self.url,
+            headers=headers,
+            body=jsonrpc.encode(message),
+            hop=self.hop,
+            phase=phase,
+        )
+        ctx.last_status = response.status
+        for name in ("x-litellm-version",):
+            if name in response.headers:
+                ctx.extra.setdefault("gateway_headers", {})[name] = response.headers.get(name)
+        self.response_headers = {}
+        for key, value in response.headers.items():
+            self.response_headers.setdefault(key, []).append(value)
+        ctx.log.debug(
+            "response", status=response.status, content_type=response.content_type or "none"
+        )
+        if 200 <= response.status < 300:
+            if method == "initialize":
+                self._take_session_id(response, phase)
+            return response
+        try:
+            raise await self._status_failure(response, method, phase)
+        finally:
+            await response.aclose()
+
+    def _take_session_id(self, response: Response, phase: str) -> None:
+        session_id = response.headers.get("mcp-session-id")
+        if session_id is None:
+            return
+        if not _SESSION_ID_RE.match(session_id) or len(session_id) > 1024:
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "initialize_invalid",
+                "Mcp-Session-Id has characters outside visible ASCII (0x21-0x7E)",
+            )
+        self.session_id = session_id
+
+    async def _status_failure(self, response: Response, method: str, phase: str) -> ProbeFailure:
+        status = response.status
+        if status in (401, 403):
+            sent = any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
+            return _challenge_failure(self.ctx, response, self.hop, phase, sent)
+        excerpt = await _error_body(response)
+        self.ctx.extra["error_body"] = excerpt
+        lowered = excerpt.lower()
+        if status == 404 and self.session_id is not None and method != "initialize":
+            return ProbeFailure(
+                self.hop, phase, "session_expired", "404 for the session: the server ended it"
+            )
+        if status == 400 and "session" in lowered:
+            return ProbeFailure(
+                self.hop, phase, "session_missing", f"400: the server wants a session: {excerpt}"
+            )
+        if status == 400 and ("protocol version" in lowered or "protocolversion" in lowered):
+            return ProbeFailure(self.hop, phase, "protocol_version_unsupported", f"400: {excerpt}")
+        detail = f"HTTP {status} {response.reason}".strip()
+        if excerpt:
+            detail = f"{detail}: {excerpt}"
+        return ProbeFailure(self.hop, phase, "http_status", detail)
+
+    async def _result_from_stream(
+        self, response: Response, request_id: int, phase: str
+    ) -> dict[str, Any]:
+        last_event_id: str | None = None
+        retry_ms: int | None = None
+        current: Response = response
+        for attempt in range(_MAX_RESUMES + 1):
+            parser = SSEParser()
+            async for chunk in current.iter_chunks():
+                for event in parser.feed(chunk):
+                    if event.id is not None:
+                        last_event_id = event.id
+                    if event.retry_ms is not None:
+                        retry_ms = event.retry_ms
+                    result = self._match(event, request_id, phase)
+                    if result is not None:
+                        await current.aclose()
+                        return result
+            if current is not response:
+                await current.aclose()
+            # The stream ended without our response. 2025-11-25 lets a server close after an
+            # event with an id; the client resumes with GET and Last-Event-ID.
+            if last_event_id is None or attempt == _MAX_RESUMES:
+                break
+            if retry_ms:
+                await asyncio.sleep(min(retry_ms, 5000) / 1000)
+            self.ctx.log.debug("resuming SSE stream", last_event_id=last_event_id)
+            current = await self._resume(last_event_id, phase)
+        raise ProbeFailure(
+            self.hop, phase, "sse_protocol_error", "SSE stream ended before the response arrived"
+        )
+
+    async def _resume(self, last_event_id: str, phase: str) -> Response:
+        headers = {"Accept": "text/event-stream", **self.headers, "Last-Event-ID": last_event_id}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version in _VERSION_HEADER_FROM:
+            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        response = await self.ctx.http.request(
+            "GET", self.url, headers=headers, hop=self.hop, phase=phase
+        )
+        if response.status != 200 or response.content_type != "text/event-stream":
+            await response.aclose()
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "sse_protocol_error",
+                f"stream closed before the response and resuming it got {response.status}",
+            )
+        return response
+
+    def _match(self, event: Event, request_id: int, phase: str) -> dict[str, Any] | None:
+        if event.event != "message" or not event.data:
+            return None  # priming events carry an id and empty data
+        message = jsonrpc.decode(event.data, self.hop, phase)
+        if isinstance(message, dict) and "method" in message:
+            # A server request or notification interleaved before our response.
+            self.ctx.log.debug("server message on stream", method=str(message["method"])[:80])
+            return None
+        return jsonrpc.result_of(message, request_id, self.hop, phase)
+
+    async def close(self, delete_session: bool = True) -> None:
+        if self.session_id is None or not delete_session:
+            return
+        ctx = self.ctx
+        headers = {**self.headers, "Mcp-Session-Id": self.session_id}
+        if self.protocol_version in _VERSION_HEADER_FROM:
+            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        with ctx.step("session_delete"):
+            response = await ctx.http.request(
+                "DELETE", self.url, headers=headers, hop=self.hop, phase="session_delete"
+            )
+            try:
+                await response.read()
+            finally:
+                await response.aclose()
+        ok = 200 <= response.status < 300 or response.status == 405
+        ctx.steps["session_delete"] = ok
+        ctx.log.info("session delete", status=response.status, ok=ok)
+        if not ok:
+            ctx.note(f"DELETE of the session answered {response.status}; expected 2xx or 405")
+
+
+class LegacySSE(Transport):
+    """HTTP+SSE (2024-11-05): a GET event stream for answers, POSTs to its `endpoint`."""
+
+    name = "sse"
+
+    def __init__(self, ctx: ProbeContext, url: str, headers: Mapping[str, str], hop: Hop) -> None:
+        self.ctx = ctx
+        self.url = url
+        self.headers = dict(headers)
+        self.hop = hop
+        self.endpoint: str | None = None
+        self._stream: Response | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._endpoint_ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def open(self, phase: str) -> None:
+        """GET the stream and wait for the `endpoint` event."""
+        ctx = self.ctx
+        headers = {"Accept": "text/event-stream", **self.headers}
+        response = await ctx.http.request(
+            "GET", self.url, headers=headers, hop=self.hop, phase=phase
+        )
+        ctx.last_status = response.status
+        if response.status in (401, 403):
+            sent = any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
+            failure = _challenge_failure(ctx, response, self.hop, phase, sent)
+            await response.aclose()
+            raise failure
+        if response.status != 200:
+            excerpt = await _error_body(response)
+            await response.aclose()
+            raise ProbeFailure(
+                self.hop, phase, "http_status", f"SSE GET answered {response.status}: {excerpt}"
+            )
+        if response.content_type != "text/event-stream":
+            await response.aclose()
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "not_mcp",
+                f"SSE GET answered content type {response.content_type or 'none'!r}",
+            )
+        self._stream = response
+        self._reader = asyncio.create_task(self._read(response))
+        endpoint = await self._endpoint_ready
+        target, given = urlsplit(self.url), urlsplit(endpoint)
+        if (target.scheme, target.netloc) != (given.scheme, given.netloc):
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "sse_protocol_error",
+                "endpoint event points to another origin; refusing to post there",
+            )
+        self.endpoint = endpoint
+        ctx.log.debug("legacy SSE endpoint", endpoint=urlsplit(endpoint).path)
+
+    async def _read(self, response: Response) -> None:
+        parser = SSEParser()
+        error: BaseException = ProbeFailure(
+            self.hop, self.ctx.phase, "sse_protocol_error", "SSE stream closed"
+        )
+        try:
+            async for chunk in response.iter_chunks():
+                for event in parser.feed(chunk):
+                    self._dispatch(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every reader failure is handed to whoever waits
+            error = exc
+        for future in [self._endpoint_ready, *self._pending.values()]:
+            if not future.done():
+                future.set_exception(error)
+
+    def _dispatch(self, event: Event) -> None:
+        if event.event == "endpoint":
+            if not self._endpoint_ready.done():
+                self._endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+            return
+        if event.event != "message" or not event.data:
+            return
+        try:
+            message = jsonrpc.decode(event.data, self.hop, self.ctx.phase)
+        except ProbeFailure as failure:
+            for waiting in self._pending.values():
+                if not waiting.done():
+                    waiting.set_exception(failure)
+            return
+        if jsonrpc.is_response(message):
+            request_id = message.get("id")
+            future = self._pending.get(request_id) if isinstance(request_id, int) else None
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
+        self._next_id += 1
+        request_id = self._next_id
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self._post(
+                {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, phase
+            )
+            message = await future
+        finally:
+            self._pending.pop(request_id, None)
+        return jsonrpc.result_of(message, request_id, self.hop, phase)
+
+    async def notify(self, method: str, params: dict[str, Any] | None, phase: str) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        await self._post(message, phase)
+
+    async def _post(self, message: dict[str, Any], phase: str) -> None:
+        assert self.endpoint is not None
+        headers = {"Content-Type": "application/json", **self.headers}
+        response = await self.ctx.http.request(
+            "POST",
+            self.endpoint,
+            headers=headers,
+            body=jsonrpc.encode(message),
+            hop=self.hop,
+            phase=phase,
+        )
+        self.ctx.last_status = response.status
+        try:
+            if not 200 <= response.status < 300:
+                excerpt = await _error_body(response)
+                raise ProbeFailure(
+                    self.hop,
+                    phase,
+                    "http_status",
+                    f"POST to the SSE endpoint answered {response.status}: {excerpt}",
+                )
+            await response.read()
+        finally:
+            await response.aclose()
+
+    async def close(self, delete_session: bool = True) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            # Closing: the reader's outcome is already known to whoever waited on it.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._stream is not None:
+            await self._stream.aclose()
