@@ -97,10 +97,11 @@ class ProbeOutcome:
         return self.failure.reason if self.failure else ""
 
 
-async def run_probe(target: str, module: RuntimeModule, timeout: float) -> ProbeOutcome:
+async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeOutcome:
     """Run one probe from nothing and build its registry. Never raises for target behaviour."""
     registry = ProbeRegistry()
     log = ProbeLog()
+    timeout = budget
     ctx = ProbeContext(target=target, module=module, registry=registry, log=log, timeout=timeout)
     prober = PROBERS[module.config.prober]
     log.info(

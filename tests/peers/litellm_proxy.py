@@ -400,7 +400,6 @@ def litellm_upstreams(litellm_proxy: LiteLLMProxy) -> dict[str, Upstream]:
 
 
 def main() -> None:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     workdir = Path(tempfile.mkdtemp(prefix="litellm-peer-"))
     proxy = start_litellm_proxy(workdir)
     print(json.dumps({
@@ -410,8 +409,14 @@ def main() -> None:
         "pid": proxy.process.pid if proxy.process else None,
         "upstreams": {n: {"url": u.url, "pid": u.process.pid if u.process else None} for n, u in proxy.upstreams.items()},
     }, indent=2), flush=True)
+    def _exit(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _exit)
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
     finally:
         proxy.stop()
 
