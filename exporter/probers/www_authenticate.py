@@ -45,7 +45,8 @@ _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI
 # RFC 9110 section 11.2 token68, without the trailing "=" padding.
 _TOKEN68 = frozenset("-._~+/0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _WS = frozenset(" \t")
-_CTL = {c: " " for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)}
+_PAD = frozenset("=")
+_CTL = dict.fromkeys((*range(0x09), *range(0x0A, 0x20), 0x7F), " ")
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def parse_www_authenticate(values: Iterable[str]) -> list[Challenge]:
     (``bytes`` are decoded as ISO-8859-1, as HTTP header bytes are).
     """
     if isinstance(values, str | bytes):
-        values = [values]  # type: ignore[list-item]
+        values = [values]
     challenges: list[Challenge] = []
     try:
         iterator = iter(values)
@@ -180,7 +181,7 @@ def _parse_value(s: str, out: list[Challenge]) -> None:
         # token68?
         t_end = _span(s, i, _TOKEN68)
         if t_end > i:
-            pad_end = _span(s, t_end, frozenset("="))
+            pad_end = _span(s, t_end, _PAD)
             rest = _skip(s, pad_end, _WS)
             if rest >= n or s[rest] == ",":
                 current.token68 = s[i:pad_end]
@@ -226,6 +227,15 @@ def _parse_param(s: str, start: int, name_end: int, eq: int, current: _Builder) 
     name = s[start:name_end].lower()
     if name not in current.params and len(current.params) < MAX_PARAMS:
         current.params[name] = value
+    # Lenient: a missing comma before the next name=value still separates parameters.
+    i = _skip(s, i, _WS)
+    next_end = _span(s, i, _TCHAR)
+    if (
+        i >= n
+        or s[i] == ","
+        or (next_end > i and _skip(s, next_end, _WS) < n and s[_skip(s, next_end, _WS)] == "=")
+    ):
+        return i
     return _skip_element(s, i)
 
 
