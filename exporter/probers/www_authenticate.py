@@ -160,8 +160,8 @@ def _parse_value(s: str, out: list[Challenge]) -> None:
         if i >= n:
             break
         name_end = _span(s, i, _TCHAR)
-        if name_end == i:  # not a token: skip this element
-            i = _skip_element(s, i + 1)
+        if name_end == i:  # not a token: skip this element (s[i] is no comma, so i advances)
+            i = _skip_element(s, i)
             continue
         after = _skip(s, name_end, _WS)
         if after < n and s[after] == "=" and current is not None:
