@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -51,14 +52,24 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
         for step in settings.steps:
             await _run_step(ctx, transport, step, server)
         _check_expectations(ctx, settings, hop)
-    finally:
-        try:
-            await transport.close(delete_session=settings.delete_session)
-        except (ProbeFailure, OSError) as exc:
-            # Ending the session is hygiene, not a configured step: it never fails the probe.
-            ctx.steps["session_delete"] = False
-            ctx.log.warning("session delete failed", error=str(exc)[:200])
+    except asyncio.CancelledError:
+        # The deadline passed: no time is left to end the session, and the failure must stay
+        # attributed to the phase that was running.
+        raise
+    except BaseException:
+        await _end_session(ctx, transport, settings.delete_session)
+        raise
+    await _end_session(ctx, transport, settings.delete_session)
     return True
+
+
+async def _end_session(ctx: ProbeContext, transport: Transport, delete: bool) -> None:
+    try:
+        await transport.close(delete_session=delete)
+    except (ProbeFailure, OSError) as exc:
+        # Ending the session is hygiene, not a configured step: it never fails the probe.
+        ctx.steps["session_delete"] = False
+        ctx.log.warning("session delete failed", error=str(exc)[:200])
 
 
 async def connect(
