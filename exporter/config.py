@@ -123,7 +123,10 @@ class Secret(_Model):
         if self.value is not None:
             return self.value
         if self.file is not None:
-            return self.file.read_text(encoding="utf-8").strip()
+            try:
+                return self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise OSError(f"cannot read secret file {self.file}: {exc.strerror}") from None
         assert self.env is not None
         try:
             return os.environ[self.env]
@@ -343,6 +346,9 @@ def _problem(error: Mapping[str, Any]) -> str:
         return f"{where}: unknown key"
     if kind == "missing":
         return f"{where}: required key is missing"
+    if kind == "literal_error":
+        expected = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        return f"{where}: {str(error.get('input'))[:60]!r} is not one of {expected}"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
 

@@ -58,7 +58,8 @@ async def test_session_is_deleted_and_headers_sent(exporter: Exporter, sdk_state
     seen = sdk_stateful.requests()[before:]
     methods = [r["method"] for r in seen if r["path"] == "/mcp"]
     assert methods == ["POST", "POST", "POST", "DELETE"]
-    assert seen[0]["session"] is False and all(r["session"] for r in seen[1:])
+    assert seen[0]["session"] is False
+    assert all(r["session"] for r in seen[1:])
     assert seen[0]["protocol_version"] is None
     assert all(r["protocol_version"] == "2025-11-25" for r in seen[1:])
 

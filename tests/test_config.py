@@ -1,0 +1,132 @@
+"""Configuration: each invalid file is rejected with its exact one-line message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exporter.config import ConfigError, load, masked_dump, parse
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT / "config" / "testdata"
+
+INVALID = {
+    "invalid-bearer-and-header.yml": "modules.m.mcp: bearer_token and an Authorization header "
+    "contradict each other",
+    "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
+    "expect.required_tools need step tools_list",
+    "invalid-no-modules.yml": "modules: at least one module is required",
+    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp",
+    "invalid-regex.yml": "modules.m.mcp.tool_call.expect.text_regex: invalid regular "
+    "expression: missing ), unterminated subpattern at position 0",
+    "invalid-secret-env-unset.yml": "modules.m.mcp.bearer_token: environment variable "
+    "MCP_EXPORTER_TEST_UNSET_VARIABLE is not set",
+    "invalid-secret-two-sources.yml": "modules.m.mcp.bearer_token: give exactly one of value, "
+    "file, env",
+    "invalid-size.yml": "modules.m.mcp.limits.max_response_bytes: invalid size '12 apples': "
+    "expected bytes or e.g. 64KiB, 4MiB",
+    "invalid-sse-version.yml": "modules.m.mcp: transport sse speaks protocol_version "
+    "2024-11-05 only",
+    "invalid-timeout.yml": "modules.m.timeout: invalid duration 'soon': expected e.g. 10s, "
+    "500ms or 1m30s",
+    "invalid-tls-pair.yml": "modules.m.mcp.tls_config: cert_file and key_file must be given "
+    "together",
+    "invalid-tool-call-missing.yml": "modules.m.mcp: step tool_call needs a tool_call block",
+    "invalid-transport.yml": "modules.m.mcp.transport: 'websocket' is not one of auto, "
+    "streamable_http or sse",
+    "invalid-unknown-key.yml": "modules.m.mcp.trasnport: unknown key",
+    "invalid-yaml.yml": "line 3 column 1: invalid YAML: expected the node content, but found "
+    "'<stream end>'",
+}
+
+
+def test_every_invalid_file_has_an_expected_message() -> None:
+    """Each config/testdata/invalid-*.yml is paired with a message here, and vice versa."""
+    names = {p.name for p in TESTDATA.glob("invalid-*.yml")}
+    assert names == set(INVALID)
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_config_message(name: str) -> None:
+    """The file is rejected with exactly one line naming where and what."""
+    with pytest.raises(ConfigError) as info:
+        load(TESTDATA / name)
+    assert info.value.problems == [INVALID[name]]
+    assert str(info.value) == f"{TESTDATA / name}: {INVALID[name]}"
+
+
+def test_default_and_example_configs_load() -> None:
+    """The built-in default and the documented example are valid."""
+    default = load(None)
+    assert {"mcp", "mcp_full", "mcp_sse", "mcp_stateless"} <= set(default.modules)
+    example = load(ROOT / "config" / "example.yml")
+    assert example.modules
+
+
+def test_durations_and_sizes() -> None:
+    """Prometheus-style durations and human sizes are understood."""
+    cfg = parse(
+        "modules: {m: {prober: mcp, timeout: 1m30s, mcp: {limits: {max_response_bytes: 2MiB}}}}",
+        "t",
+    )
+    module = cfg.modules["m"].config
+    assert module.timeout == 90
+    assert module.mcp.limits.max_response_bytes == 2 * 1024 * 1024
+
+
+def test_secrets_are_masked_in_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inline, file and env secrets are masked; ordinary header values stay readable."""
+    token_file = tmp_path / "token"
+    token_file.write_text("file-secret-value\n")
+    monkeypatch.setenv("MCP_TEST_TOKEN", "env-secret-value")
+    cfg = parse(
+        f"""
+modules:
+  a: {{prober: mcp, mcp: {{bearer_token: inline-secret-value,
+       headers: {{x-mcp-servers: github, x-api-key: {{env: MCP_TEST_TOKEN}}}}}}}}
+  b: {{prober: mcp, mcp: {{bearer_token: {{file: {token_file}}}}}}}
+""",
+        "t",
+    )
+    dump = masked_dump(cfg.config)
+    for secret in ("inline-secret-value", "file-secret-value", "env-secret-value"):
+        assert secret not in dump
+    assert "github" in dump
+    assert "<secret from env MCP_TEST_TOKEN>" in dump
+    assert f"<secret from file {token_file}>" in dump
+
+
+def test_config_check_command() -> None:
+    """--config.check exits 0 for a valid file and 1 with the message for an invalid one."""
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(ROOT / "config" / "example.yml"),
+            "--config.check",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(TESTDATA / "invalid-unknown-key.yml"),
+            "--config.check",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "modules.m.mcp.trasnport: unknown key" in bad.stderr
