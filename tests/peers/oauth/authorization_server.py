@@ -490,13 +490,14 @@ def build_app(settings: Settings, on_ready: Any = None) -> tuple[Starlette, Stat
 
 
 def _parse_client(spec: str) -> Client:
-    """``id:secret:scope words[:method,method]``; an empty secret makes a public client."""
-    parts = spec.split(":")
-    if len(parts) < 3:
-        raise argparse.ArgumentTypeError("client is id:secret:scope[:auth_methods]")
-    client_id, secret, scope = parts[0], parts[1], parts[2]
-    methods = tuple(parts[3].split(",")) if len(parts) > 3 and parts[3] else None
-    if not secret:
+    """JSON: ``{"client_id", "client_secret" (null: a public client), "scope", "auth_methods"}``."""
+    try:
+        raw = json.loads(spec)
+        client_id, secret, scope = raw["client_id"], raw.get("client_secret"), raw["scope"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise argparse.ArgumentTypeError(f"client: {err}") from err
+    methods = tuple(raw.get("auth_methods") or ())
+    if secret is None:
         return Client(client_id, None, scope, auth_methods=methods or ("none",))
     return Client(client_id, secret, scope, **({"auth_methods": methods} if methods else {}))
 
@@ -513,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
         "--client",
         action="append",
         type=_parse_client,
-        help="id:secret:scope[:auth_methods] (repeatable)",
+        help="a JSON client object (repeatable)",
     )
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
