@@ -32,8 +32,6 @@ from tests.peers.oauth import (  # noqa: E402
     OAuthPeerFactory,
 )
 
-pytest_plugins = ("tests.peers.oauth",)
-
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
