@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import generate_latest
 
 from . import __version__
@@ -26,6 +27,7 @@ from .probe import (
     parse_target,
     run_probe,
 )
+from .web_config import WebConfig, basic_auth_middleware, headers_middleware
 
 logger = structlog.get_logger("mcp_exporter")
 
@@ -39,6 +41,7 @@ class Settings:
     history_size: int = 100
     max_concurrent_probes: int = 1000
     demo_target: str | None = None
+    web_config: WebConfig | None = None
 
 
 @dataclass
@@ -241,7 +244,14 @@ def create_app(settings: Settings) -> web.Application:
     config = load(settings.config_file)
     metrics.config_last_reload_successful.set(1)
     metrics.config_last_reload_success_timestamp.set(time.time())
-    app = web.Application(client_max_size=64 * 1024)
+    middlewares: list[Middleware] = []
+    web_config = settings.web_config
+    if web_config is not None:
+        if web_config.http_server_config.headers:
+            middlewares.append(headers_middleware(web_config.http_server_config.headers))
+        if web_config.basic_auth_users:
+            middlewares.append(basic_auth_middleware(web_config.basic_auth_users))
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[STATE] = State(settings, config, metrics, History(settings.history_size))
     app.router.add_get("/", handle_landing)
     app.router.add_get("/probe", handle_probe)

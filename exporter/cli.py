@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from .app import STATE, Settings, create_app
 from .config import ConfigError, load
 from .probe import DEFAULT_MODULE, BadRequest, effective_timeout, parse_target, run_probe
 from .report import render
+from .web_config import load_web_config
 
 DEFAULT_LISTEN: Final = ":9675"
 DEMO_TARGET: Final = "http://127.0.0.1:9676/mcp"
@@ -63,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcp-exporter {__version__}")
     _common(parser)
     parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        help="TLS and basic auth for the exporter's endpoints (Prometheus exporter-toolkit format)",
+    )
+    parser.add_argument(
+        "--web.shutdown-timeout",
+        dest="shutdown_timeout",
+        type=float,
+        default=15.0,
+        help="seconds SIGTERM waits for probes in flight",
+    )
     parser.add_argument(
         "--config.check",
         dest="config_check",
@@ -152,7 +168,17 @@ def _probe_once(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
+    web_config = None
+    web_config_file = getattr(args, "web_config_file", None)
+    if web_config_file is not None:
+        try:
+            web_config = load_web_config(web_config_file)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                logger.error("invalid web config", source=exc.source, problem=problem)
+            return 1
     settings = Settings(
+        web_config=web_config,
         config_file=args.config_file,
         timeout_offset=getattr(args, "timeout_offset", 0.5),
         history_size=getattr(args, "history_limit", 100),
@@ -166,17 +192,31 @@ def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
             logger.error("invalid configuration", source=exc.source, problem=problem)
         return 1
     host, port = _listen(args.listen)
-    return asyncio.run(_run(app, host, port))
+    tls = None
+    if web_config is not None and web_config.tls_server_config is not None:
+        tls = web_config.tls_server_config.build()
+    return asyncio.run(_run(app, host, port, tls, getattr(args, "shutdown_timeout", 15.0)))
 
 
-async def _run(app: web.Application, host: str | None, port: int) -> int:
+async def _run(
+    app: web.Application,
+    host: str | None,
+    port: int,
+    tls: ssl.SSLContext | None,
+    shutdown_timeout: float,
+) -> int:
     from .logs import AccessLogger
 
+    # On shutdown aiohttp stops accepting, then waits up to shutdown_timeout for handlers
+    # (probes in flight) to finish before closing connections.
     runner = web.AppRunner(
-        app, access_log_class=AccessLogger, handle_signals=False, shutdown_timeout=10.0
+        app,
+        access_log_class=AccessLogger,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
     await site.start()
     logger.info("listening", address=f"{host or ''}:{port}", version=__version__)
     loop = asyncio.get_running_loop()

@@ -39,8 +39,8 @@ class ProbeContext:
     def http(self) -> HTTPSession:
         """The probe's HTTP session, created on first use with the module's TLS and limits."""
         if self._http is None:
-            mcp = self.module.config.mcp
-            limits = mcp.limits
+            module = self.module.config
+            limits = module.limits
             self._http = HTTPSession(
                 record_phase=self._record_connection_phase,
                 limits=Limits(
@@ -49,7 +49,9 @@ class ProbeContext:
                     max_redirects=limits.max_redirects,
                 ),
                 ssl_context=self.module.ssl_context,
-                server_name=mcp.tls_config.server_name,
+                server_name=module.tls_config.server_name,
+                address_policy=self.module.policy.check_address,
+                url_policy=self.module.policy.check_url,
             )
         return self._http
 

@@ -29,6 +29,8 @@ _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 PhaseRecorder = Callable[[str, float], None]
 # Called with (url, host, ip, port); raises ProbeFailure(target_not_allowed) to refuse.
 AddressPolicy = Callable[[str, str, str, int], None]
+# Called with the URL of every request, redirects included, before anything is sent.
+URLPolicy = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +284,7 @@ class HTTPSession:
     ssl_context: ssl.SSLContext | None = None
     server_name: str | None = None
     address_policy: AddressPolicy | None = None
+    url_policy: URLPolicy | None = None
     user_agent: str = "mcp-exporter"
     tls: TLSInfo | None = None
     connections_opened: int = 0
@@ -329,6 +332,8 @@ class HTTPSession:
             origin = Origin.of(url)
         except ValueError as exc:
             raise ProbeFailure(hop, phase, "target_not_allowed", f"{url}: {exc}") from None
+        if self.url_policy is not None:
+            self.url_policy(url)
         parts = urlsplit(url)
         path = parts.path or "/"
         if parts.query:

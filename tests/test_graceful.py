@@ -1,0 +1,98 @@
+"""Graceful behaviour: SIGTERM drains probes, reloads don't interrupt them, bugs are internal."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from exporter import probe as probe_module
+from exporter.probers.context import ProbeContext
+from tests.conftest import ExporterFactory, parse_metrics
+from tests.peers.mcp_servers import Peer, free_port, wait_for_port
+from tests.test_probe_mcp import failure
+
+SLOW = """
+modules:
+  slow:
+    prober: mcp
+    timeout: 10s
+    mcp:
+      steps: [tool_call]
+      tool_call: {name: slow, arguments: {seconds: 1.5}}
+"""
+
+
+def test_sigterm_drains_probes_in_flight(tmp_path: Path, sdk_stateful: Peer) -> None:
+    """A probe running when SIGTERM arrives still completes and is answered."""
+    config = tmp_path / "c.yml"
+    config.write_text(SLOW)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, proc)
+    result: dict[str, str] = {}
+
+    def scrape() -> None:
+        url = f"http://127.0.0.1:{port}/probe?module=slow&target={quote(sdk_stateful.url)}"
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            result["body"] = resp.read().decode()
+
+    thread = threading.Thread(target=scrape)
+    thread.start()
+    time.sleep(0.7)
+    proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=20)
+    assert proc.wait(timeout=20) == 0
+    assert parse_metrics(result["body"])["probe_success"] == 1
+
+
+async def test_reload_does_not_interrupt_probes(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """A reload mid-probe leaves the running probe on its module and it succeeds."""
+    import asyncio
+
+    exp = await make_exporter(SLOW)
+    config_file = exp.state.settings.config_file
+    assert config_file is not None
+    task = asyncio.create_task(exp.probe(sdk_stateful.url, "slow"))
+    await asyncio.sleep(0.5)
+    config_file.write_text("modules: {other: {prober: mcp}}\n")
+    async with exp.client.post(f"{exp.base}/-/reload") as resp:
+        assert resp.status == 200
+    m = await task
+    assert m["probe_success"] == 1
+    assert set(exp.state.config.modules) == {"other"}
+
+
+async def test_prober_bug_is_internal(
+    make_exporter: ExporterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashing prober gives reason internal at hop exporter, not a 500."""
+
+    async def broken(_ctx: ProbeContext) -> bool:
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(probe_module.PROBERS, "mcp", broken)
+    exp = await make_exporter()
+    m = await exp.probe("http://127.0.0.1:1/mcp")
+    assert failure(m) == ("exporter", "connect", "internal")
+    assert (await exp.get("/-/healthy"))[0] == 200
