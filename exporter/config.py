@@ -6,6 +6,7 @@ location of the problem and a one-line reason, so a bad file never half-loads.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import ssl
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -25,6 +27,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .policy import PolicyChain, Rule, TargetPolicy, rule
 
 PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
@@ -232,6 +236,93 @@ class Expect(_Model):
     )
 
 
+def is_loopback_address(host: str) -> bool:
+    """A loopback address written as an address (127.0.0.0/8, ::1); names never count."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _secure_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https" and parts.hostname:
+        return True
+    return scheme == "http" and is_loopback_address(parts.hostname or "")
+
+
+class OAuth2ClientCredentials(_Model):
+    """OAuth 2.0 client credentials (RFC 6749 section 4.4): the probe fetches its own token."""
+
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: Secret
+    token_url: str | None = None
+    scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = Field(
+        default_factory=list
+    )
+    resource: str | None = None
+    send_resource: bool = True
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        if value is not None and not _secure_or_loopback(value):
+            raise ValueError(
+                "token_url must be https (http only to a loopback address): "
+                "the client secret travels in the request"
+            )
+        return value
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError("resource must be an absolute http(s) URL without a fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OAuth2ClientCredentials:
+        if self.resource is not None and not self.send_resource:
+            raise ValueError("resource is given but send_resource is false")
+        return self
+
+
+class ResponseURLPolicy(_Model):
+    """Which URLs taken from a target's responses (metadata documents, redirects) may be fetched."""
+
+    allow_http_loopback: bool = False
+    allowed_hosts: list[Annotated[str, Field(min_length=1)]] | None = None
+    max_fetches: Annotated[int, Field(ge=1, le=100)] = 12
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str] | None) -> list[str] | None:
+        if hosts is None:
+            return None
+        for host in hosts:
+            if "/" in host or "@" in host:
+                raise ValueError(f"allowed_hosts entry {host!r} must be a host name, not a URL")
+        return [h.lower().strip("[]") for h in hosts]
+
+
+class DiscoveryProber(_Model):
+    """Authorization discovery: WWW-Authenticate, RFC 9728 and RFC 8414 / OpenID metadata."""
+
+    require_auth: bool = True
+    require_resource_metadata_header: bool = False
+    resource_match: Literal["exact", "prefix"] = "prefix"
+    require_pkce: bool = True
+    require_registration: bool = False
+    default_endpoints_fallback: bool = False
+    url_policy: ResponseURLPolicy = Field(default_factory=ResponseURLPolicy)
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+
 class MCPProber(_Model):
     """The MCP conversation."""
 
@@ -243,6 +334,8 @@ class MCPProber(_Model):
     headers: dict[str, Secret] = Field(default_factory=dict)
     bearer_token: Secret | None = None
     delete_session: bool = True
+    oauth2: OAuth2ClientCredentials | None = None
+    discovery_on_auth_failure: bool = False
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
     limits: Limits = Field(default_factory=Limits)
 
@@ -267,6 +360,12 @@ class MCPProber(_Model):
             h.lower() == "authorization" for h in self.headers
         ):
             raise ValueError("bearer_token and an Authorization header contradict each other")
+        if self.oauth2 is not None and (
+            self.bearer_token is not None or any(h.lower() == "authorization" for h in self.headers)
+        ):
+            raise ValueError(
+                "oauth2 and bearer_token or an Authorization header contradict each other"
+            )
         expect = self.expect
         if (expect.min_tools or expect.required_tools) and "tools_list" not in self.steps:
             raise ValueError("expect.min_tools and expect.required_tools need step tools_list")
@@ -282,18 +381,98 @@ class MCPProber(_Model):
         return self
 
 
+class PolicyRule(_Model):
+    """One allow or deny rule; every field given must match."""
+
+    hosts: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    cidrs: list[str] = Field(default_factory=list)
+    schemes: list[Literal["http", "https"]] = Field(default_factory=list)
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
+
+    @field_validator("cidrs")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"invalid CIDR {cidr!r}") from None
+        return cidrs
+
+    def build(self) -> Rule:
+        """The runtime rule."""
+        return rule(self.hosts, self.cidrs, self.schemes, self.ports)
+
+
+class TargetPolicyConfig(_Model):
+    """Which targets may be probed. Link-local and cloud metadata addresses are denied unless
+    allow_link_local is set."""
+
+    allow: list[PolicyRule] = Field(default_factory=list)
+    deny: list[PolicyRule] = Field(default_factory=list)
+    allow_link_local: bool = False
+
+    def build(self) -> TargetPolicy:
+        """The runtime policy."""
+        return TargetPolicy(
+            allow=tuple(r.build() for r in self.allow),
+            deny=tuple(r.build() for r in self.deny),
+            allow_link_local=self.allow_link_local,
+        )
+
+
 class Module(_Model):
     """One probe module, as in blackbox_exporter."""
 
-    prober: Literal["mcp"]
+    prober: Literal["mcp", "discovery"]
     timeout: Duration = 10.0
+    # Narrows the global target_policy for this module.
+    target_policy: TargetPolicyConfig | None = None
     mcp: MCPProber = Field(default_factory=MCPProber)
+    discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
+
+    @model_validator(mode="after")
+    def _blocks(self) -> Module:
+        if self.prober == "discovery" and "mcp" in self.model_fields_set:
+            raise ValueError("the mcp block belongs to prober mcp, not discovery")
+        if self.prober == "mcp" and "discovery" in self.model_fields_set and not self.runs_discovery:
+            raise ValueError(
+                "the discovery block is used only with mcp.discovery_on_auth_failure "
+                "or mcp.oauth2 without token_url"
+            )
+        return self
+
+    @property
+    def runs_discovery(self) -> bool:
+        """Whether probes of this module may run authorization discovery."""
+        if self.prober == "discovery":
+            return True
+        oauth2 = self.mcp.oauth2
+        return self.mcp.discovery_on_auth_failure or (
+            oauth2 is not None and oauth2.token_url is None
+        )
+
+    @property
+    def block(self) -> str:
+        """The name of the prober's own block, where tls_config and limits come from."""
+        return self.prober
+
+    @property
+    def tls_config(self) -> TLSConfig:
+        """The TLS settings of the module's prober block."""
+        return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of the module's prober block."""
+        return self.discovery.limits if self.prober == "discovery" else self.mcp.limits
 
 
 class Config(_Model):
     """The whole configuration file."""
 
     modules: dict[str, Module]
+    target_policy: TargetPolicyConfig = Field(default_factory=TargetPolicyConfig)
 
     @field_validator("modules")
     @classmethod
@@ -313,6 +492,7 @@ class RuntimeModule:
     name: str
     config: Module
     ssl_context: ssl.SSLContext
+    policy: PolicyChain
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +557,9 @@ def parse(text: str, source: str) -> RuntimeConfig:
     modules: dict[str, RuntimeModule] = {}
     for name, module in config.modules.items():
         where = f"modules.{name}.mcp"
+        oauth2 = module.mcp.oauth2
+        if oauth2 is not None and (problem := oauth2.client_secret.check()) is not None:
+            problems.append(f"{where}.oauth2.client_secret: {problem}")
         for header, secret in module.mcp.headers.items():
             if (problem := secret.check()) is not None:
                 problems.append(f"{where}.headers.{header}: {problem}")
@@ -386,11 +569,16 @@ def parse(text: str, source: str) -> RuntimeConfig:
         ):
             problems.append(f"{where}.bearer_token: {problem}")
         try:
-            context = module.mcp.tls_config.build()
+            context = module.tls_config.build()
         except (OSError, ssl.SSLError) as exc:
-            problems.append(f"{where}.tls_config: cannot load certificates: {exc}")
+            problems.append(
+                f"modules.{name}.{module.block}.tls_config: cannot load certificates: {exc}"
+            )
             continue
-        modules[name] = RuntimeModule(name, module, context)
+        policies = [config.target_policy.build()]
+        if module.target_policy is not None:
+            policies.append(module.target_policy.build())
+        modules[name] = RuntimeModule(name, module, context, PolicyChain(tuple(policies)))
     if problems:
         raise ConfigError(source, problems)
     return RuntimeConfig(source, config, modules)
