@@ -96,3 +96,22 @@ async def test_prober_bug_is_internal(
     m = await exp.probe("http://127.0.0.1:1/mcp")
     assert failure(m) == ("exporter", "connect", "internal")
     assert (await exp.get("/-/healthy"))[0] == 200
+
+
+async def test_concurrency_limit_gives_fast_503(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """Past --probes.max-concurrent a probe request gets an immediate 503 and is counted."""
+    import asyncio
+
+    exp = await make_exporter(SLOW, max_concurrent_probes=1)
+    running = asyncio.create_task(exp.probe(sdk_stateful.url, "slow"))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    status, text = await exp.get("/probe", target=sdk_stateful.url, module="slow")
+    assert status == 503
+    assert time.monotonic() - started < 0.5
+    assert "too many concurrent probes" in text
+    assert (await running)["probe_success"] == 1
+    _, metrics = await exp.get("/metrics")
+    assert parse_metrics(metrics)["mcp_exporter_probes_rejected_total"] == 1
