@@ -10,11 +10,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[demo]'
+# Stamps keep repeated runs fast: pip runs again only when pyproject.toml changes.
+install: $(VENV)/.demo-installed
+install-test: $(VENV)/.test-installed
 
-install-test: $(BIN)/python
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.demo-installed
 
 # Everything the tests talk to: Debian packages, npm servers, the LiteLLM proxy in its own venv.
 peers:
