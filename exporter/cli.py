@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Final
 
@@ -238,9 +237,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
     try:
         for _ in range(100):
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen("http://127.0.0.1:9676/", timeout=0.2)
-                break
+            with socket.socket() as probe_socket:
+                probe_socket.settimeout(0.2)
+                if probe_socket.connect_ex(("127.0.0.1", 9676)) == 0:
+                    break
             time.sleep(0.1)
         host, port = _listen(args.listen)
         shown = f"{host or '127.0.0.1'}:{port}"

@@ -36,7 +36,11 @@ def build_server() -> Any:
 
 def serve(host: str, port: int) -> None:
     """Serve the demo server over Streamable HTTP at /mcp (blocking)."""
+    import logging
+
     import uvicorn
 
+    # The SDK logs each session id at info level; the demo keeps its output to what matters.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     app = build_server().streamable_http_app(host=host)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -18,7 +18,9 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.processors.LogfmtRenderer(key_order=["ts", "level", "logger", "event"])
+        else structlog.processors.LogfmtRenderer(
+            key_order=["ts", "level", "logger", "event"], drop_missing=True
+        )
     )
     shared: list[structlog.types.Processor] = [
         structlog.stdlib.add_log_level,
