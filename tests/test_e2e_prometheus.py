@@ -35,6 +35,7 @@ import yaml
 from tests.peers.mcp_servers import free_port
 from tests.test_dashboards import (
     BOARDS,
+    PROBE_METRICS,
     Query,
     TimeRange,
     grafana_variable_value,
@@ -322,11 +323,15 @@ def start(name: str, cmd: list[str], workdir: Path, **env: str) -> Process:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("e2e")
-    ports = {name: free_port() for name in ("demo", "tls", "exporter", "prom", "am", "closed")}
+    ports = {name: free_port() for name in ("demo", "tls", "exporter", "prom", "am")}
+    # A port bound but never listening: connections are refused, and no other process can take it.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    ports["closed"] = closed.getsockname()[1]
     exporter = f"127.0.0.1:{ports['exporter']}"
     demo_listen = f"127.0.0.1:{ports['demo']}"
     healthy = f"http://{demo_listen}/mcp"
-    failing = f"http://127.0.0.1:{ports['closed']}/mcp"  # nothing listens there
+    failing = f"http://127.0.0.1:{ports['closed']}/mcp"
     https = f"https://127.0.0.1:{ports['tls']}/mcp"
 
     ca = trustme.CA()
@@ -424,6 +429,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             process.stop()
         webhook_server.shutdown()
         webhook_server.server_close()
+        closed.close()
 
 
 # --- the tests ---------------------------------------------------------------------------------
@@ -451,6 +457,16 @@ def test_probes_are_scraped_through_the_example_relabeling(stack: Stack) -> None
     up = samples(stack, "up")
     assert {dict(k)["job"] for k in up} == {"mcp_exporter", "mcp_probe", "mcp_probe_full"}
     assert all(v == 1.0 for v in up.values()), up
+
+
+def test_the_exporter_stores_only_probe_metrics_of_the_contract(stack: Stack) -> None:
+    """Every probe_* series Prometheus stored has a name of the contract the boards are built on,
+    and every name the boards need from these probes is there."""
+    wait_for("the https target", lambda: samples(stack, "probe_ssl_earliest_cert_expiry"), [])
+    names = stack.api("label/__name__/values")
+    stored = {n for n in names if n.startswith("probe_")}
+    assert stored <= PROBE_METRICS, sorted(stored - PROBE_METRICS)
+    assert sorted(PROBE_METRICS - stored - set(NEEDS_ANOTHER_TARGET)) == []
 
 
 def test_every_rule_evaluates_without_error(stack: Stack) -> None:
