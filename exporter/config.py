@@ -11,7 +11,7 @@ import os
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from .policy import PolicyChain, Rule, TargetPolicy, rule
+from .tokens import TokenCache
 
 PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
@@ -280,7 +281,8 @@ class OAuth2ClientCredentials(_Model):
     def _resource(cls, value: str | None) -> str | None:
         if value is not None:
             parts = urlsplit(value)
-            if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.fragment:
+            scheme = parts.scheme.lower()
+            if scheme not in ("http", "https") or not parts.hostname or parts.fragment:
                 raise ValueError("resource must be an absolute http(s) URL without a fragment")
         return value
 
@@ -435,7 +437,8 @@ class Module(_Model):
     def _blocks(self) -> Module:
         if self.prober == "discovery" and "mcp" in self.model_fields_set:
             raise ValueError("the mcp block belongs to prober mcp, not discovery")
-        if self.prober == "mcp" and "discovery" in self.model_fields_set and not self.runs_discovery:
+        unused = "discovery" in self.model_fields_set and not self.runs_discovery
+        if self.prober == "mcp" and unused:
             raise ValueError(
                 "the discovery block is used only with mcp.discovery_on_auth_failure "
                 "or mcp.oauth2 without token_url"
@@ -493,6 +496,8 @@ class RuntimeModule:
     config: Module
     ssl_context: ssl.SSLContext
     policy: PolicyChain
+    # OAuth client-credentials tokens per target; a config load starts a fresh cache.
+    tokens: TokenCache = field(default_factory=TokenCache, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

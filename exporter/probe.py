@@ -15,12 +15,13 @@ from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
 from .probers.context import ProbeContext
+from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
 from .probers.mcp import probe_mcp
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
-PROBERS: Final[dict[str, ProbeFn]] = {"mcp": probe_mcp}
+PROBERS: Final[dict[str, ProbeFn]] = {"mcp": probe_mcp, "discovery": probe_discovery}
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0
 
@@ -208,6 +209,7 @@ def _finish_registry(
                 1 if ctx.steps["session_delete"] else 0,
                 {"step": "session_delete"},
             )
+    write_oauth_metrics(ctx)
     if ctx.last_status is not None:
         reg.set("probe_http_status_code", "Last HTTP status code from the target.", ctx.last_status)
     reg.set(

@@ -19,7 +19,25 @@ INVALID = {
     "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
     "expect.required_tools need step tools_list",
     "invalid-no-modules.yml": "modules: at least one module is required",
-    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp",
+    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp or discovery",
+    "invalid-oauth2-and-bearer.yml": "modules.m.mcp: oauth2 and bearer_token or an "
+    "Authorization header contradict each other",
+    "invalid-oauth2-auth-method.yml": "modules.m.mcp.oauth2.auth_method: 'private_key_jwt' is "
+    "not one of client_secret_basic or client_secret_post",
+    "invalid-oauth2-secret-missing.yml": "modules.m.mcp.oauth2.client_secret: required key is "
+    "missing",
+    "invalid-oauth2-token-url-http.yml": "modules.m.mcp.oauth2.token_url: token_url must be "
+    "https (http only to a loopback address): the client secret travels in the request",
+    "invalid-discovery-allowed-host-url.yml": "modules.m.discovery.url_policy.allowed_hosts: "
+    "allowed_hosts entry 'https://auth.example.com/' must be a host name, not a URL",
+    "invalid-discovery-block-unused.yml": "modules.m: the discovery block is used only with "
+    "mcp.discovery_on_auth_failure or mcp.oauth2 without token_url",
+    "invalid-discovery-max-fetches.yml": "modules.m.discovery.url_policy.max_fetches: Input "
+    "should be greater than or equal to 1",
+    "invalid-discovery-resource-match.yml": "modules.m.discovery.resource_match: 'origin' is "
+    "not one of exact or prefix",
+    "invalid-mcp-block-for-discovery.yml": "modules.m: the mcp block belongs to prober mcp, "
+    "not discovery",
     "invalid-regex.yml": "modules.m.mcp.tool_call.expect.text_regex: invalid regular "
     "expression: missing ), unterminated subpattern at position 0",
     "invalid-secret-env-unset.yml": "modules.m.mcp.bearer_token: environment variable "
@@ -61,7 +79,7 @@ def test_invalid_config_message(name: str) -> None:
 def test_default_and_example_configs_load() -> None:
     """The built-in default and the documented example are valid."""
     default = load(None)
-    assert {"mcp", "mcp_full", "mcp_sse", "mcp_stateless"} <= set(default.modules)
+    assert {"mcp", "mcp_full", "mcp_sse", "mcp_stateless", "discovery"} <= set(default.modules)
     example = load(ROOT / "config" / "example.yml")
     assert example.modules
 

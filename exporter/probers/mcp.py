@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from .. import __version__
 from ..config import PROTOCOL_VERSIONS, MCPProber
+from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .jsonrpc import JSONRPCError
@@ -46,7 +47,13 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
     settings = ctx.module.config.mcp
     hop: Hop = ctx.extra.get("hop", "client_to_upstream")
     headers = {**credential_headers(settings), **ctx.extra.get("headers", {})}
-    transport = await connect(ctx, ctx.target, settings, headers, hop)
+    if settings.oauth2 is not None:
+        headers["Authorization"] = await client_credentials_header(ctx, settings.oauth2)
+    try:
+        transport = await connect(ctx, ctx.target, settings, headers, hop)
+    except ProbeFailure as failure:
+        await after_auth_failure(ctx, failure)
+        raise
     try:
         server = ctx.extra["server"]
         for step in settings.steps:
@@ -56,8 +63,10 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
         # The deadline passed: no time is left to end the session, and the failure must stay
         # attributed to the phase that was running.
         raise
-    except BaseException:
+    except BaseException as exc:
         await _end_session(ctx, transport, settings.delete_session)
+        if isinstance(exc, ProbeFailure):
+            await after_auth_failure(ctx, exc)
         raise
     await _end_session(ctx, transport, settings.delete_session)
     return True

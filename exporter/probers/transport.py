@@ -10,10 +10,12 @@ from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
 from . import jsonrpc
+from .auth import classify_challenge
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .http import Response
 from .sse import Event, SSEParser
+from .www_authenticate import bearer_challenge, parse_www_authenticate
 
 ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
@@ -46,16 +48,12 @@ class Transport:
 def _challenge_failure(
     ctx: ProbeContext, response: Response, hop: Hop, phase: str, sent_credentials: bool
 ) -> ProbeFailure:
-    challenge = ", ".join(response.headers.get_all("www-authenticate"))
-    ctx.extra["www_authenticate"] = response.headers.get_all("www-authenticate")
+    values = response.headers.get_all("www-authenticate")
+    challenge = bearer_challenge(parse_www_authenticate(values))
+    ctx.extra["www_authenticate"] = values
     ctx.extra["auth_status"] = response.status
-    if response.status == 401:
-        if sent_credentials:
-            return ProbeFailure(hop, phase, "token_rejected", "401: the credentials were rejected")
-        return ProbeFailure(hop, phase, "auth_required", "401: the server requires authorization")
-    if "insufficient_scope" in challenge:
-        return ProbeFailure(hop, phase, "insufficient_scope", "403: insufficient_scope")
-    return ProbeFailure(hop, phase, "forbidden", "403: forbidden")
+    ctx.extra["auth_challenge"] = challenge
+    return classify_challenge(ctx, response.status, challenge, hop, phase, sent_credentials)
 
 
 async def _error_body(response: Response) -> str:
