@@ -322,6 +322,8 @@ def start(name: str, cmd: list[str], workdir: Path, **env: str) -> Process:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The demo MCP server, an https MCP server, a closed port, the exporter on its built-in
+    config, Alertmanager notifying the test's webhook, and Prometheus scraping it all."""
     work = tmp_path_factory.mktemp("e2e")
     ports = {name: free_port() for name in ("demo", "tls", "exporter", "prom", "am")}
     # A port bound but never listening: connections are refused, and no other process can take it.
