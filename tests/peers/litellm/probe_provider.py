@@ -5,8 +5,8 @@ to the generated config). Turn 1: the last user message is `call <tool> <json-ar
 provider answers with one tool call of that tool (the name as the model sees it, `<server>-<tool>`).
 Turn 2 (a tool result is present): it answers with the tool output text, unchanged, so the
 caller can check that a per-probe nonce made the round trip. A user message `fail` makes the
-provider raise on turn 1, `fail-after` makes it raise on turn 2 (model failing before/after the MCP
-call).
+provider raise on turn 1; the prefix `fail-after ` (`fail-after call <tool> <json>`) makes it call
+the tool and raise on turn 2 (model failing before/after the MCP call).
 """
 
 from __future__ import annotations
@@ -31,17 +31,19 @@ class ProbeProvider(CustomLLM):
     """First turn: call the tool named in the prompt; second turn: echo the tool result."""
 
     def _answer(self, model: str, messages: list[dict[str, Any]]) -> ModelResponse:
-        prompt = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+        prompt = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "").strip()
+        fail_after = prompt.startswith("fail-after ")
+        prompt = prompt.removeprefix("fail-after ").strip()
         tool_results = [_text(m.get("content")) for m in messages if m.get("role") == "tool"]
         if tool_results:
-            if prompt.strip() == "fail-after":
+            if fail_after:
                 raise RuntimeError("probe provider: deliberate failure after the tool call")
             message = Message(role="assistant", content=tool_results[-1])
             finish = "stop"
         else:
-            if prompt.strip() == "fail":
+            if prompt == "fail":
                 raise RuntimeError("probe provider: deliberate failure before the tool call")
-            _, _, rest = prompt.strip().partition("call ")
+            _, _, rest = prompt.partition("call ")
             name, _, arguments = rest.partition(" ")
             call = ChatCompletionMessageToolCall(
                 id=f"call_{uuid.uuid4().hex[:12]}",
