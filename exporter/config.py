@@ -298,7 +298,7 @@ class ResponseURLPolicy(_Model):
 
     allow_http_loopback: bool = False
     allowed_hosts: list[Annotated[str, Field(min_length=1)]] | None = None
-    max_fetches: Annotated[int, Field(ge=1, le=100)] = 12
+    max_fetches: Annotated[int, Field(ge=1, le=100)] = 20
 
     @field_validator("allowed_hosts")
     @classmethod
