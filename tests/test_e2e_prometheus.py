@@ -1,10 +1,13 @@
 """End to end: a real Prometheus scrapes the real exporter through examples/prometheus.yml's
-relabeling, probing a healthy MCP server over http and over https and a closed port; the boards'
-queries return data, the shipped rules evaluate, and the probe-failing alert travels through a real
-Alertmanager to a webhook this test runs.
+relabeling, probing a healthy MCP server over http and over https, a closed port, and an
+OAuth-protected MCP server (authorization discovery, and MCP with a client-credentials token from a
+real authorization server); the boards' queries return data, the shipped rules evaluate, and the
+probe-failing alert travels through a real Alertmanager to a webhook this test runs.
 
 Only what a short test must change is rewritten: addresses become free ports on 127.0.0.1,
-intervals become one second, and every rule's `for` becomes one second.
+intervals become one second, every rule's `for` becomes one second, and the exporter's built-in
+config lets the discovery module follow http metadata URLs on loopback and gains a module with the
+test client's credentials.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ import trustme
 import yaml
 
 from tests.peers.mcp_servers import free_port
+from tests.peers.oauth import (
+    DEFAULT_CLIENT,
+    AuthorizationServerPeer,
+    OAuthMCPServerPeer,
+    start_authorization_server,
+    start_mcp_server,
+)
 from tests.test_dashboards import (
     BOARDS,
     PROBE_METRICS,
@@ -59,28 +69,17 @@ pytestmark = pytest.mark.timeout(110)
 
 # Metrics these probes cannot produce: their panels must show nothing here (so this list stays
 # true), and are proven by the lint in test_dashboards.py only.
-NEEDS_ANOTHER_TARGET = {
-    **dict.fromkeys(
-        [
-            "probe_litellm_auth_resolution",
-            "probe_litellm_server_auth_type_info",
-            "probe_litellm_oauth2_token_state",
-            "probe_litellm_issue",
-            "probe_litellm_upstream_status",
-            "probe_litellm_upstream_tools",
-        ],
-        "needs a gateway target: a LiteLLM proxy probed by a module with the litellm options",
-    ),
-    **dict.fromkeys(
-        [
-            "probe_oauth_step_success",
-            "probe_oauth_step_duration_seconds",
-            "probe_oauth_pkce_s256_supported",
-            "probe_oauth_registration_supported",
-        ],
-        "needs an auth target: an OAuth-protected MCP server probed by the discovery module",
-    ),
-}
+NEEDS_ANOTHER_TARGET = dict.fromkeys(
+    [
+        "probe_litellm_auth_resolution",
+        "probe_litellm_server_auth_type_info",
+        "probe_litellm_oauth2_token_state",
+        "probe_litellm_issue",
+        "probe_litellm_upstream_status",
+        "probe_litellm_upstream_tools",
+    ],
+    "needs a gateway target: a LiteLLM proxy probed by a module with the litellm options",
+)
 
 # An MCP server from the official SDK, served over https with a certificate of the test's CA.
 TLS_SERVER = textwrap.dedent(
@@ -194,10 +193,16 @@ def start_webhook() -> tuple[Webhook, ThreadingHTTPServer]:
 
 
 def prometheus_config(
-    exporter: str, alertmanager: str, targets: dict[str, str], https_target: str, rules: Path
+    exporter: str,
+    alertmanager: str,
+    targets: dict[str, str],
+    https_target: str,
+    oauth_target: str,
+    rules: Path,
 ) -> dict[str, Any]:
-    """examples/prometheus.yml with free ports, one-second intervals and the https target added to
-    the `mcp` job; the relabeling itself is untouched apart from the exporter's address."""
+    """examples/prometheus.yml with free ports and one-second intervals; the https target joins
+    the `mcp` job, the OAuth-protected server the discovery job and a job of its own with the
+    client-credentials module. The relabeling is untouched apart from the exporter's address."""
     config: dict[str, Any] = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
     interval = f"{SCRAPE_INTERVAL:g}s"
     config["global"] = {
@@ -217,9 +222,16 @@ def prometheus_config(
             if relabel.get("replacement") == EXAMPLE_EXPORTER:
                 relabel["replacement"] = exporter
         jobs.append(job)
-    mcp_job = next(j for j in jobs if j["job_name"] == "mcp_probe")
-    mcp_job["static_configs"][0]["targets"].append(https_target)
-    config["scrape_configs"] = jobs
+    by_name = {j["job_name"]: j for j in jobs}
+    by_name["mcp_probe"]["static_configs"][0]["targets"].append(https_target)
+    by_name["mcp_probe_discovery"]["static_configs"] = [{"targets": [oauth_target]}]
+    oauth_job = copy.deepcopy(by_name["mcp_probe"])
+    oauth_job.update(
+        job_name="mcp_probe_oauth",
+        params={"module": ["mcp_oauth"]},
+        static_configs=[{"targets": [oauth_target]}],
+    )
+    config["scrape_configs"] = [*jobs, oauth_job]
     return config
 
 
@@ -230,6 +242,27 @@ def alertmanager_config(webhook: str) -> dict[str, Any]:
     for receiver in config["receivers"]:
         for hook in receiver["webhook_configs"]:
             hook["url"] = f"{webhook}/{receiver['name']}"
+    return config
+
+
+def exporter_config(authorization_server: AuthorizationServerPeer) -> dict[str, Any]:
+    """The built-in config, with http metadata URLs on loopback allowed for discovery (the peers
+    serve http) and a module that fetches a client-credentials token from the peer."""
+    config: dict[str, Any] = yaml.safe_load((ROOT / "exporter" / "default.yml").read_text())
+    discovery = config["modules"]["discovery"]["discovery"]
+    discovery.setdefault("url_policy", {})["allow_http_loopback"] = True
+    config["modules"]["mcp_oauth"] = {
+        "prober": "mcp",
+        "timeout": "10s",
+        "mcp": {
+            "oauth2": {
+                "client_id": DEFAULT_CLIENT.client_id,
+                "client_secret": DEFAULT_CLIENT.client_secret,
+                "token_url": authorization_server.token_endpoint,
+                "scopes": ["mcp:read"],
+            }
+        },
+    }
     return config
 
 
@@ -254,6 +287,7 @@ class Stack:
     healthy: str
     failing: str
     https: str
+    oauth: str
     webhook: Webhook
     processes: list[Process]
     started: float
@@ -322,8 +356,9 @@ def start(name: str, cmd: list[str], workdir: Path, **env: str) -> Process:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The demo MCP server, an https MCP server, a closed port, the exporter on its built-in
-    config, Alertmanager notifying the test's webhook, and Prometheus scraping it all."""
+    """The demo MCP server, an https MCP server, a closed port, an OAuth-protected MCP server with
+    its authorization server, the exporter, Alertmanager notifying the test's webhook, and
+    Prometheus scraping it all."""
     work = tmp_path_factory.mktemp("e2e")
     ports = {name: free_port() for name in ("demo", "tls", "exporter", "prom", "am")}
     # A port bound but never listening: connections are refused, and no other process can take it.
@@ -342,22 +377,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (work / "server.pem").write_bytes(b"".join(p.bytes() for p in server_cert.cert_chain_pems))
     server_cert.private_key_pem.write_to_path(str(work / "server.key"))
 
+    authorization_server = start_authorization_server()
+    oauth_server: OAuthMCPServerPeer | None = None
     webhook, webhook_server = start_webhook()
     rules = work / "rules.yml"
     rules.write_text(yaml.safe_dump(fast_rules()))
     targets = {EXAMPLE_EXPORTER: exporter, EXAMPLE_HEALTHY: healthy, EXAMPLE_FAILING: failing}
-    prom_config = work / "prometheus.yml"
-    prom_config.write_text(
-        yaml.safe_dump(
-            prometheus_config(exporter, f"127.0.0.1:{ports['am']}", targets, https, rules)
-        )
-    )
     am_config = work / "alertmanager.yml"
     am_config.write_text(yaml.safe_dump(alertmanager_config(webhook.url)))
+    exporter_file = work / "exporter.yml"
+    exporter_file.write_text(yaml.safe_dump(exporter_config(authorization_server)))
 
     bin_dir = Path(sys.executable).parent
     processes: list[Process] = []
     try:
+        oauth_server = start_mcp_server(authorization_server.issuer)
+        prom_config = work / "prometheus.yml"
+        prom_config.write_text(
+            yaml.safe_dump(
+                prometheus_config(
+                    exporter, f"127.0.0.1:{ports['am']}", targets, https, oauth_server.url, rules
+                )
+            )
+        )
         processes.append(
             start(
                 "demo-server",
@@ -372,12 +414,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 work,
             )
         )
-        # The exporter runs its built-in config; it trusts the test CA the way an operator adds
-        # a private CA, through OpenSSL's SSL_CERT_FILE.
+        # The exporter trusts the test CA the way an operator adds a private CA, through
+        # OpenSSL's SSL_CERT_FILE.
         processes.append(
             start(
                 "exporter",
-                [str(bin_dir / "mcp-exporter"), f"--web.listen-address={exporter}"],
+                [
+                    str(bin_dir / "mcp-exporter"),
+                    f"--config.file={exporter_file}",
+                    f"--web.listen-address={exporter}",
+                ],
                 work,
                 SSL_CERT_FILE=str(work / "ca.pem"),
             )
@@ -422,6 +468,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             healthy=healthy,
             failing=failing,
             https=https,
+            oauth=oauth_server.url,
             webhook=webhook,
             processes=processes,
             started=started,
@@ -429,6 +476,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for process in reversed(processes):
             process.stop()
+        if oauth_server is not None:
+            oauth_server.stop()
+        authorization_server.stop()
         webhook_server.shutdown()
         webhook_server.server_close()
         closed.close()
@@ -457,18 +507,34 @@ def test_probes_are_scraped_through_the_example_relabeling(stack: Stack) -> None
     reason = samples(stack, f'probe_failure_info{{instance="{stack.failing}"}}')
     assert [dict(k)["reason"] for k in reason] == ["connect_refused"]
     up = samples(stack, "up")
-    assert {dict(k)["job"] for k in up} == {"mcp_exporter", "mcp_probe", "mcp_probe_full"}
+    assert {dict(k)["job"] for k in up} == {
+        "mcp_exporter",
+        "mcp_probe",
+        "mcp_probe_full",
+        "mcp_probe_discovery",
+        "mcp_probe_oauth",
+    }
     assert all(v == 1.0 for v in up.values()), up
+    discovery = samples(stack, 'probe_success{job="mcp_probe_discovery", module="discovery"}')
+    assert {dict(k)["instance"]: v for k, v in discovery.items()} == {stack.oauth: 1.0}
+    token = samples(stack, 'probe_oauth_step_success{job="mcp_probe_oauth", step="token"}')
+    assert list(token.values()) == [1.0]
 
 
-def test_the_exporter_stores_only_probe_metrics_of_the_contract(stack: Stack) -> None:
-    """Every probe_* series Prometheus stored has a name of the contract the boards are built on,
-    and every name the boards need from these probes is there."""
-    wait_for("the https target", lambda: samples(stack, "probe_ssl_earliest_cert_expiry"), [])
-    names = stack.api("label/__name__/values")
-    stored = {n for n in names if n.startswith("probe_")}
-    assert stored <= PROBE_METRICS, sorted(stored - PROBE_METRICS)
-    assert sorted(PROBE_METRICS - stored - set(NEEDS_ANOTHER_TARGET)) == []
+def test_the_exporter_stores_the_probe_metrics_of_the_contract(stack: Stack) -> None:
+    """Every metric name of the contract the boards are built on is stored under that name,
+    apart from those that need a target this test does not run."""
+
+    def stored() -> set[str] | None:
+        names = set(stack.api("label/__name__/values"))
+        return (
+            names
+            if {"probe_ssl_earliest_cert_expiry", "probe_oauth_step_success"} <= names
+            else None
+        )
+
+    names = wait_for("the https and OAuth targets", stored, stack.processes)
+    assert sorted(PROBE_METRICS - names - set(NEEDS_ANOTHER_TARGET)) == []
 
 
 def test_every_rule_evaluates_without_error(stack: Stack) -> None:
@@ -566,14 +632,18 @@ def needs_another_target(query: Query) -> str | None:
 
 def test_the_boards_offer_the_probed_jobs_targets_and_exporter(stack: Stack) -> None:
     """The job, target and instance variables list what Prometheus scraped."""
-    wait_for("the https target", lambda: samples(stack, "probe_ssl_earliest_cert_expiry"), [])
-    tr = stack.time_range()
+    jobs = ["mcp_probe", "mcp_probe_discovery", "mcp_probe_full", "mcp_probe_oauth"]
     board = load_board("mcp-overview.json")
     defs = {name: v["query"] for name, v in variables(board).items() if v["type"] == "query"}
-    assert label_values(stack, defs["job"], tr) == ["mcp_probe", "mcp_probe_full"]
-    everything = interpolate(defs["target"], {"job": "(mcp_probe|mcp_probe_full)"})
+    wait_for(
+        "every probe job",
+        lambda: label_values(stack, defs["job"], stack.time_range()) == jobs,
+        stack.processes,
+    )
+    tr = stack.time_range()
+    everything = interpolate(defs["target"], {"job": "(" + "|".join(jobs) + ")"})
     assert label_values(stack, everything, tr) == sorted(
-        [stack.healthy, stack.https, stack.failing]
+        [stack.healthy, stack.https, stack.failing, stack.oauth]
     )
     assert label_values(stack, defs["instance"], tr) == [stack.exporter]
 
@@ -605,7 +675,7 @@ def test_every_panel_query_returns_data(stack: Stack, board_file: str) -> None:
                 elif not data and not needs_another_target(query):
                     found.append(f"{query.name}: no data with every target selected")
         answered: set[str] = set()
-        for url in (stack.healthy, stack.https, stack.failing):
+        for url in (stack.healthy, stack.https, stack.failing, stack.oauth):
             values = resolve(stack, board, tr, {"target": [url]})
             for query in queries(board_file):
                 if stack.run(query, interpolate(query.expr, values), tr):
