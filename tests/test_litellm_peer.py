@@ -49,7 +49,9 @@ def _session(proxy: LiteLLMProxy, client: httpx.Client, url: str) -> dict[str, s
     assert init.status_code == 200, init.text
     version = _rpc_message(init)["result"]["protocolVersion"]
     headers |= {"mcp-session-id": init.headers["mcp-session-id"], "mcp-protocol-version": version}
-    notified = client.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    notified = client.post(
+        url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+    )
     assert notified.status_code == 202
     return headers
 
@@ -71,12 +73,21 @@ def test_tools_list_through_proxy_returns_upstream_tools(
     url = litellm_proxy.mcp_url("open", layout)
     with httpx.Client(timeout=30) as client:
         headers = _session(litellm_proxy, client, url)
-        listed = client.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        listed = client.post(
+            url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        )
         client.delete(url, headers=headers)
     assert listed.status_code == 200
     result = _rpc_message(listed)["result"]
-    assert {t["name"] for t in result["tools"]} == {"open-echo", "open-fail", "open-crash", "open-http500"}
-    assert result["_meta"]["litellm.ai/server_outcomes"] == {"open": {"status": "ok", "tool_count": 4}}
+    assert {t["name"] for t in result["tools"]} == {
+        "open-echo",
+        "open-fail",
+        "open-crash",
+        "open-http500",
+    }
+    assert result["_meta"]["litellm.ai/server_outcomes"] == {
+        "open": {"status": "ok", "tool_count": 4}
+    }
     assert listed.headers["x-mcp-debug-auth-resolution"] == "no-auth"
 
 
@@ -98,18 +109,24 @@ def test_tool_call_reaches_the_upstream_exactly_once(litellm_proxy: LiteLLMProxy
         )
         client.delete(url, headers=headers)
     assert _rpc_message(called)["result"]["content"][0]["text"] == nonce
-    calls = [c for c in litellm_proxy.upstreams["open"].tool_calls("echo") if c["arguments"]["text"] == nonce]
+    calls = [
+        c
+        for c in litellm_proxy.upstreams["open"].tool_calls("echo")
+        if c["arguments"]["text"] == nonce
+    ]
     assert len(calls) == 1
 
 
 def test_stopped_upstream_is_reported_unreachable(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
-    """With the 'flaky' upstream stopped, LiteLLM answers 200, no tools and outcome `unreachable`."""
+    """With 'flaky' stopped, LiteLLM answers 200 with no tools and outcome `unreachable`."""
     url = litellm_proxy.mcp_url("flaky")
     flaky = litellm_proxy.upstreams["flaky"]
     with flaky.stopped(), httpx.Client(timeout=30) as client:
         assert not flaky.running
         headers = _session(litellm_proxy, client, url)
-        listed = client.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        listed = client.post(
+            url, headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        )
     assert flaky.running
     result = _rpc_message(listed)["result"]
     assert result["tools"] == []
@@ -141,5 +158,9 @@ def test_chat_completion_probe_model_calls_the_tool(litellm_proxy: LiteLLMProxy)
     assert message["content"] == nonce
     results = message["provider_specific_fields"]["mcp_call_results"]
     assert [(r["name"], r["result"]) for r in results] == [("open-echo", nonce)]
-    calls = [c for c in litellm_proxy.upstreams["open"].tool_calls("echo") if c["arguments"]["text"] == nonce]
+    calls = [
+        c
+        for c in litellm_proxy.upstreams["open"].tool_calls("echo")
+        if c["arguments"]["text"] == nonce
+    ]
     assert len(calls) == 1

@@ -79,11 +79,18 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}; log:\n{log.read_text()[-4000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            raise RuntimeError(
+                f"process exited with {proc.returncode}; log:\n{log.read_text()[-4000:]}"
+            )
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
             return
         time.sleep(0.1)
-    raise TimeoutError(f"port {port} not listening after {timeout}s; log:\n{log.read_text()[-4000:]}")
+    raise TimeoutError(
+        f"port {port} not listening after {timeout}s; log:\n{log.read_text()[-4000:]}"
+    )
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
@@ -153,7 +160,7 @@ class Upstream:
         finally:
             self.start()
 
-    def events(self, type: str | None = None) -> list[dict[str, Any]]:  # noqa: A002 - the event field's name
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:
         """Everything the upstream recorded (HTTP requests, tool calls, token requests)."""
         if not self.events_path.exists():
             return []
@@ -185,7 +192,7 @@ class LiteLLMProxy:
         return tuple(self.upstreams)
 
     def mcp_url(self, server: str | None = None, layout: str = "mcp/{server}") -> str:
-        """`/mcp` without a server; otherwise `/mcp/{server}` or, with layout `{server}/mcp`, that."""
+        """`/mcp` without a server, else `/mcp/{server}` (or the given layout, `{server}/mcp`)."""
         if server is None:
             return f"{self.base_url}/mcp"
         return f"{self.base_url}/" + layout.format(server=server)
@@ -217,7 +224,11 @@ def _config(upstreams: dict[str, Upstream], closed_port: int) -> dict[str, Any]:
     }
     servers: dict[str, dict[str, Any]] = {}
     for name, up in upstreams.items():
-        entry: dict[str, Any] = {"url": up.url, "transport": "http", "description": f"{up.kind} upstream"}
+        entry: dict[str, Any] = {
+            "url": up.url,
+            "transport": "http",
+            "description": f"{up.kind} upstream",
+        }
         if up.kind in ("open",):
             entry["auth_type"] = "none"
         elif up.kind == "bearer":
@@ -267,12 +278,18 @@ def _config(upstreams: dict[str, Upstream], closed_port: int) -> dict[str, Any]:
             },
             {
                 "model_name": CUSTOM_MODEL,
-                "litellm_params": {"model": "mcpprobe/echo", "api_key": "unused", "api_base": dead_base},
+                "litellm_params": {
+                    "model": "mcpprobe/echo",
+                    "api_key": "unused",
+                    "api_base": dead_base,
+                },
             },
         ],
         "mcp_servers": servers,
         "litellm_settings": {
-            "custom_provider_map": [{"provider": "mcpprobe", "custom_handler": "probe_provider.handler"}],
+            "custom_provider_map": [
+                {"provider": "mcpprobe", "custom_handler": "probe_provider.handler"}
+            ],
             "num_retries": 0,
             "request_timeout": 30,
         },
@@ -286,7 +303,10 @@ UPSTREAM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bearer": ("bearer", ("--token", BEARER_TOKEN)),
     "headers": ("headers", ("--header-name", HEADER_NAME, "--header-value", HEADER_VALUE)),
     "m2m": ("m2m", ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET)),
-    "authcode": ("authcode", ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET)),
+    "authcode": (
+        "authcode",
+        ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET),
+    ),
     "passthrough": ("passthrough", ()),
     "flaky": ("open", ()),
 }
@@ -296,7 +316,9 @@ def _http_ready(url: str, timeout: float, proc: subprocess.Popen[bytes], log: Pa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"LiteLLM exited with {proc.returncode}; log:\n{log.read_text()[-6000:]}")
+            raise RuntimeError(
+                f"LiteLLM exited with {proc.returncode}; log:\n{log.read_text()[-6000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -402,13 +424,23 @@ def litellm_upstreams(litellm_proxy: LiteLLMProxy) -> dict[str, Upstream]:
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="litellm-peer-"))
     proxy = start_litellm_proxy(workdir)
-    print(json.dumps({
-        "base_url": proxy.base_url,
-        "master_key": proxy.master_key,
-        "workdir": str(workdir),
-        "pid": proxy.process.pid if proxy.process else None,
-        "upstreams": {n: {"url": u.url, "pid": u.process.pid if u.process else None} for n, u in proxy.upstreams.items()},
-    }, indent=2), flush=True)
+    print(
+        json.dumps(
+            {
+                "base_url": proxy.base_url,
+                "master_key": proxy.master_key,
+                "workdir": str(workdir),
+                "pid": proxy.process.pid if proxy.process else None,
+                "upstreams": {
+                    n: {"url": u.url, "pid": u.process.pid if u.process else None}
+                    for n, u in proxy.upstreams.items()
+                },
+            },
+            indent=2,
+        ),
+        flush=True,
+    )
+
     def _exit(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

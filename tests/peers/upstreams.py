@@ -14,7 +14,7 @@ only in the credential it demands:
                  (client credentials grant at `/oauth/token`, RFC 8414 metadata, RFC 9728
                  protected-resource metadata); client id/secret from `--client-id/--client-secret`.
 - `authcode`     the same authorization server with an authorization endpoint; no token is ever
-                 issued to LiteLLM, so every MCP request gets 401 with a `resource_metadata` challenge.
+                 issued to LiteLLM, so every MCP request gets 401 with a challenge.
 - `passthrough`  any bearer token (it records what arrived); 401 with a challenge without one.
 
 Tools: `echo(text)` returns `text`; `fail(message)` raises (the result has `isError: true`);
@@ -144,7 +144,12 @@ class AuthorizationServer:
             return 400, {"error": "unsupported_grant_type"}
         token = "at-" + secrets.token_urlsafe(24)
         self.issued[token] = time.time() + 3600
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "scope": "mcp"}
+        return 200, {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": "mcp",
+        }
 
     def valid(self, token: str) -> bool:
         return self.issued.get(token, 0) > time.time()
@@ -164,7 +169,9 @@ async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
     return b"".join(chunks), messages
 
 
-async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -192,7 +199,9 @@ def wrap(app: ASGIApp, args: argparse.Namespace, events: EventLog, base_url: str
             try:
                 parsed = json.loads(body)
                 rpc_method = parsed.get("method")
-                tool = (parsed.get("params") or {}).get("name") if rpc_method == "tools/call" else None
+                tool = (
+                    (parsed.get("params") or {}).get("name") if rpc_method == "tools/call" else None
+                )
             except (ValueError, AttributeError):
                 pass
         events.write(
@@ -206,7 +215,10 @@ def wrap(app: ASGIApp, args: argparse.Namespace, events: EventLog, base_url: str
             }
         )
 
-        if path in ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"):
+        if path in (
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource",
+        ):
             if args.kind in ("m2m", "authcode", "passthrough"):
                 issuer = base_url if asrv else args.issuer or base_url
                 await _send_json(

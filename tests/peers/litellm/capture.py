@@ -10,6 +10,7 @@ upstream recorded. The master key is replaced by `<LITELLM_MASTER_KEY>`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import uuid
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from tests.peers.litellm_proxy import (  # noqa: E402
-    BEARER_TOKEN,
     HEADER_VALUE,
     LiteLLMProxy,
     start_litellm_proxy,
@@ -62,11 +62,8 @@ def parse_body(content_type: str, text: str) -> Any:
                 elif name in ("event", "id", "retry"):
                     event[name] = value
             event["data"] = "\n".join(data)
-            with_json = event["data"]
-            try:
-                event["json"] = json.loads(with_json) if with_json else None
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                event["json"] = json.loads(event["data"]) if event["data"] else None
             events.append(event)
         return {"sse_events": events}
     return None
@@ -243,7 +240,8 @@ def run(proxy: LiteLLMProxy, outdir: Path) -> None:
     ):
         s = scenario(
             name,
-            f"no-auth upstream 'open' via {url.replace(b, '')} {extra or ''}; key in x-litellm-api-key",
+            f"no-auth upstream 'open' via {url.replace(b, '')} {extra or ''};"
+            " key in x-litellm-api-key",
         )
         s.conversation(url, kh | extra, call=("open-" + echo[0], echo[1]))
         s.save(outdir)
@@ -566,7 +564,12 @@ def run(proxy: LiteLLMProxy, outdir: Path) -> None:
             resp_body(proxy.custom_model, 'call open-fail {"message": "tool-broke"}'),
             None,
         ),
-        ("responses_custom_model_fails_before", responses, resp_body(proxy.custom_model, "fail"), None),
+        (
+            "responses_custom_model_fails_before",
+            responses,
+            resp_body(proxy.custom_model, "fail"),
+            None,
+        ),
         (
             "chat_custom_upstream_down",
             chat,

@@ -16,7 +16,13 @@ import uuid
 from typing import Any
 
 from litellm import CustomLLM
-from litellm.types.utils import ChatCompletionMessageToolCall, Choices, Function, Message, ModelResponse
+from litellm.types.utils import (
+    ChatCompletionMessageToolCall,
+    Choices,
+    Function,
+    Message,
+    ModelResponse,
+)
 
 
 def _text(content: Any) -> str:
@@ -31,7 +37,9 @@ class ProbeProvider(CustomLLM):
     """First turn: call the tool named in the prompt; second turn: echo the tool result."""
 
     def _answer(self, model: str, messages: list[dict[str, Any]]) -> ModelResponse:
-        prompt = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "").strip()
+        prompt = next(
+            (_text(m.get("content")) for m in messages if m.get("role") == "user"), ""
+        ).strip()
         fail_after = prompt.startswith("fail-after ")
         prompt = prompt.removeprefix("fail-after ").strip()
         tool_results = [_text(m.get("content")) for m in messages if m.get("role") == "tool"]
@@ -60,10 +68,14 @@ class ProbeProvider(CustomLLM):
             choices=[Choices(index=0, finish_reason=finish, message=message)],
         )
 
-    def completion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+    def completion(
+        self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> ModelResponse:  # type: ignore[override]
         return self._answer(model, messages)
 
-    async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+    async def acompletion(
+        self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+    ) -> ModelResponse:  # type: ignore[override]
         return self._answer(model, messages)
 
 
