@@ -494,27 +494,22 @@ def samples(stack: Stack, expr: str) -> dict[tuple[tuple[str, str], ...], float]
 
 def test_probes_are_scraped_through_the_example_relabeling(stack: Stack) -> None:
     """Each target becomes ?target= on the exporter, stored with instance=<url> and the module."""
+    jobs = ["mcp_exporter", "mcp_probe", "mcp_probe_discovery", "mcp_probe_full", "mcp_probe_oauth"]
 
-    def probed() -> dict[str, float] | None:
-        found = {
-            dict(k)["instance"]: v
-            for k, v in samples(stack, 'probe_success{job="mcp_probe", module="mcp"}').items()
-        }
-        return found if len(found) == 3 else None
+    def scraped() -> dict[tuple[tuple[str, str], ...], float] | None:
+        up = samples(stack, "up")
+        everything = sorted({dict(k)["job"] for k in up}) == jobs and len(up) == 7
+        return up if everything else None
 
-    results = wait_for("three probed targets", probed, stack.processes)
+    up = wait_for("a scrape of every target", scraped, stack.processes)
+    assert all(v == 1.0 for v in up.values()), up
+    results = {
+        dict(k)["instance"]: v
+        for k, v in samples(stack, 'probe_success{job="mcp_probe", module="mcp"}').items()
+    }
     assert results == {stack.healthy: 1.0, stack.https: 1.0, stack.failing: 0.0}, stack.logs()
     reason = samples(stack, f'probe_failure_info{{instance="{stack.failing}"}}')
     assert [dict(k)["reason"] for k in reason] == ["connect_refused"]
-    up = samples(stack, "up")
-    assert {dict(k)["job"] for k in up} == {
-        "mcp_exporter",
-        "mcp_probe",
-        "mcp_probe_full",
-        "mcp_probe_discovery",
-        "mcp_probe_oauth",
-    }
-    assert all(v == 1.0 for v in up.values()), up
     discovery = samples(stack, 'probe_success{job="mcp_probe_discovery", module="discovery"}')
     assert {dict(k)["instance"]: v for k, v in discovery.items()} == {stack.oauth: 1.0}
     token = samples(stack, 'probe_oauth_step_success{job="mcp_probe_oauth", step="token"}')
