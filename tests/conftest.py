@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from exporter.app import STATE, Settings, State, create_app
 
-pytest_plugins = ["tests.peers.mcp_servers", "tests.peers.oauth"]
+pytest_plugins = ["tests.peers.mcp_servers", "tests.peers.oauth", "tests.peers.litellm_proxy"]
 
 
 @dataclass

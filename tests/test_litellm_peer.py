@@ -9,7 +9,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.peers.litellm_proxy import LiteLLMProxy, litellm_proxy, litellm_upstreams  # noqa: F401
+from tests.peers.litellm_proxy import LiteLLMProxy
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -56,7 +56,7 @@ def _session(proxy: LiteLLMProxy, client: httpx.Client, url: str) -> dict[str, s
     return headers
 
 
-def test_proxy_is_ready(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
+def test_proxy_is_ready(litellm_proxy: LiteLLMProxy) -> None:
     """The proxy answers its liveness endpoint on 127.0.0.1 and every upstream is running."""
     assert litellm_proxy.base_url.startswith("http://127.0.0.1:")
     response = httpx.get(f"{litellm_proxy.base_url}/health/liveliness", timeout=10)
@@ -66,7 +66,7 @@ def test_proxy_is_ready(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
 
 @pytest.mark.parametrize("layout", ["mcp/{server}", "{server}/mcp"])
 def test_tools_list_through_proxy_returns_upstream_tools(
-    litellm_proxy: LiteLLMProxy,  # noqa: F811
+    litellm_proxy: LiteLLMProxy,
     layout: str,
 ) -> None:
     """tools/list through the proxy lists the upstream's tools, prefixed with the server name."""
@@ -91,7 +91,7 @@ def test_tools_list_through_proxy_returns_upstream_tools(
     assert listed.headers["x-mcp-debug-auth-resolution"] == "no-auth"
 
 
-def test_tool_call_reaches_the_upstream_exactly_once(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
+def test_tool_call_reaches_the_upstream_exactly_once(litellm_proxy: LiteLLMProxy) -> None:
     """A tools/call with a nonce through the proxy is recorded once by the upstream."""
     nonce = "nonce-" + uuid.uuid4().hex
     url = litellm_proxy.mcp_url("open")
@@ -117,7 +117,7 @@ def test_tool_call_reaches_the_upstream_exactly_once(litellm_proxy: LiteLLMProxy
     assert len(calls) == 1
 
 
-def test_stopped_upstream_is_reported_unreachable(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
+def test_stopped_upstream_is_reported_unreachable(litellm_proxy: LiteLLMProxy) -> None:
     """With 'flaky' stopped, LiteLLM answers 200 with no tools and outcome `unreachable`."""
     url = litellm_proxy.mcp_url("flaky")
     flaky = litellm_proxy.upstreams["flaky"]
@@ -133,7 +133,7 @@ def test_stopped_upstream_is_reported_unreachable(litellm_proxy: LiteLLMProxy) -
     assert result["_meta"]["litellm.ai/server_outcomes"] == {"flaky": {"status": "unreachable"}}
 
 
-def test_chat_completion_probe_model_calls_the_tool(litellm_proxy: LiteLLMProxy) -> None:  # noqa: F811
+def test_chat_completion_probe_model_calls_the_tool(litellm_proxy: LiteLLMProxy) -> None:
     """The deterministic probe model calls the MCP tool once and answers with the tool's output."""
     nonce = "nonce-" + uuid.uuid4().hex
     response = httpx.post(
