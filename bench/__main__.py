@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -114,16 +115,25 @@ class Bench:
 
     # -- processes ----------------------------------------------------------------------------
 
-    def exporter(self, name: str = "exporter") -> tuple[Proc, int, float]:
+    def exporter(
+        self, name: str = "exporter", directory: Path | None = None
+    ) -> tuple[Proc, int, float]:
         port = procs.free_port()
+        exporter_argv = self.exporter_argv
+        if directory is not None:
+            exporter_argv = [sys.executable, "-m", "exporter"]
         argv = [
-            *self.exporter_argv,
+            *exporter_argv,
             f"--config.file={self.config}",
             f"--web.listen-address=127.0.0.1:{port}",
         ]
         started = time.perf_counter()
         proc = procs.start(
-            name, argv, cpu=self.measured_cpu, log_dir=self.run_dir, cwd=self.exporter_dir
+            name,
+            argv,
+            cpu=self.measured_cpu,
+            log_dir=self.run_dir,
+            cwd=directory or self.exporter_dir,
         )
         procs.wait_ready(port, "/-/ready", proc)
         ready = time.perf_counter() - started
@@ -209,6 +219,8 @@ class Bench:
         argv = [sys.executable, "-m", "bench.bare", json.dumps(spec)]
         if self.load_cpu is not None:
             argv = ["taskset", "-c", str(self.load_cpu), *argv]
+        if procs.NICE:
+            argv = ["nice", "-n", str(procs.NICE), *argv]
         return argv
 
     # -- sections -----------------------------------------------------------------------------
@@ -495,6 +507,7 @@ class Bench:
             "kernel": platform.release(),
             "python": platform.python_version(),
             "aiohttp": aiohttp.__version__,
+            "nice": procs.NICE,
             "pinning": (
                 f"exporter and blackbox_exporter on CPU {self.measured_cpu}; stubs, load generator "
                 f"and bare client on CPU {self.load_cpu}"
@@ -615,6 +628,11 @@ def _blackbox_version() -> str:
     return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "unknown"
 
 
+def _git(*args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
 def _say(text: str) -> None:
     print(f"[bench] {text}", flush=True)
 
@@ -637,12 +655,23 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-10 if os.geteuid() == 0 else 0,
+        help="priority of the benchmark's processes (default -10 as root, else 0)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     parser.add_argument(
         "--exporter-dir",
         type=Path,
         default=None,
         help="run `python -m exporter` from this checkout (to compare a change with main)",
+    )
+    parser.add_argument(
+        "--exporter-ref",
+        default=None,
+        help="run the exporter of this git commit (extracted with git archive), not the work tree",
     )
     parser.add_argument(
         "--levels",
@@ -657,10 +686,26 @@ def main(argv: list[str] | None = None) -> int:
         Path(tempfile.mkdtemp(prefix="bench-quick-")) if args.quick else REPO / "bench"
     )
     run_dir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    procs.NICE = args.nice
+    exporter_source = "working tree"
+    if args.exporter_ref is not None:
+        commit = _git("rev-parse", "--short", args.exporter_ref)
+        args.exporter_dir = run_dir / f"exporter-{commit}"
+        args.exporter_dir.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", commit, "exporter"], cwd=REPO, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(args.exporter_dir)], input=archive, check=True)
+        exporter_source = f"commit {commit}"
+    elif args.exporter_dir is not None:
+        exporter_source = str(args.exporter_dir)
+    else:
+        dirty = _git("status", "--porcelain", "--", "exporter")
+        exporter_source = f"working tree at {_git('rev-parse', '--short', 'HEAD')}" + (
+            " with local changes" if dirty else ""
+        )
     bench = Bench(args, run_dir)
     if bench.load_cpu is not None:
-        import os
-
         os.sched_setaffinity(0, {bench.load_cpu})
     started = time.time()
     sections = args.only or list(SECTIONS)
@@ -674,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - started, 1),
         "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,
+        "exporter": exporter_source,
         "machine": bench.machine(),
         **bench.results,
     }

@@ -101,8 +101,10 @@ def table(results: dict[str, Any]) -> str:
         f"# Benchmark results ({kind} run, {results['started']})",
         "",
         f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}, "
-        f"aiohttp {machine['aiohttp']}, kernel {machine['kernel']}. Pinning: {machine['pinning']}.",
-        f"Command: `{results['command']}` ({results['seconds']} s).",
+        f"aiohttp {machine['aiohttp']}, kernel {machine['kernel']}. Pinning: {machine['pinning']}; "
+        f"nice {machine.get('nice', 0)}.",
+        f"Command: `{results['command']}` ({results['seconds']} s). Exporter: "
+        f"{results.get('exporter', 'working tree')}.",
         "",
         _row("target", "limit", "measured", ""),
         _row("---", "---", "---", "---"),
