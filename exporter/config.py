@@ -325,6 +325,69 @@ class DiscoveryProber(_Model):
     limits: Limits = Field(default_factory=Limits)
 
 
+ServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")]
+ServerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class LiteLLMDirectProbe(_Model):
+    """A second, direct probe of the MCP server behind the gateway (hop client_to_upstream)."""
+
+    # null: the URL the gateway reports in x-mcp-debug-outbound-url, if url_policy allows it.
+    url: str | None = None
+    headers: dict[str, Secret] = Field(default_factory=dict)
+    bearer_token: Secret | None = None
+    oauth2: OAuth2ClientCredentials | None = None
+    url_policy: ResponseURLPolicy = Field(default_factory=ResponseURLPolicy)
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiteLLMDirectProbe:
+        authorization = any(h.lower() == "authorization" for h in self.headers)
+        given = [self.bearer_token is not None, self.oauth2 is not None, authorization]
+        if sum(given) > 1:
+            raise ValueError("give only one of bearer_token, oauth2 or an Authorization header")
+        return self
+
+
+class LiteLLMGateway(_Model):
+    """The target is a LiteLLM proxy: how to talk to it and what to read from its answers."""
+
+    # The gateway key, sent as `<key_header>: Bearer <api_key>`; null: no key (LiteLLM refuses).
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    # Sent as x-mcp-servers (comma-separated): which servers the aggregate /mcp talks to.
+    servers: list[ServerName] = Field(default_factory=list)
+    # Per-server credentials for the upstream, sent as x-mcp-{server}-{header}.
+    upstream_headers: dict[ServerName, dict[HeaderName, Secret]] = Field(default_factory=dict)
+    # Send x-litellm-mcp-debug: true and turn the x-mcp-debug-* answers into metrics.
+    debug: bool = True
+    # The module expects a per-user OAuth token upstream; an M2M token is then an issue.
+    expect_user_token: bool = False
+    # Servers whose upstream outcome is reported but does not fail the probe.
+    ignore_upstreams: list[ServerName] = Field(default_factory=list)
+    # Names for the hashed server ids of x-mcp-debug-auth-resolutions (id: name).
+    server_ids: dict[ServerId, ServerName] = Field(default_factory=dict)
+    direct_probe: LiteLLMDirectProbe | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiteLLMGateway:
+        if self.direct_probe is not None and self.direct_probe.url is None and not self.debug:
+            raise ValueError(
+                "direct_probe without url needs debug: the upstream URL comes from "
+                "x-mcp-debug-outbound-url"
+            )
+        return self
+
+
 class MCPProber(_Model):
     """The MCP conversation."""
 
@@ -338,6 +401,7 @@ class MCPProber(_Model):
     delete_session: bool = True
     oauth2: OAuth2ClientCredentials | None = None
     discovery_on_auth_failure: bool = False
+    litellm: LiteLLMGateway | None = None
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
     limits: Limits = Field(default_factory=Limits)
 
@@ -367,6 +431,19 @@ class MCPProber(_Model):
         ):
             raise ValueError(
                 "oauth2 and bearer_token or an Authorization header contradict each other"
+            )
+        if (
+            self.litellm is not None
+            and self.litellm.key_header == "authorization"
+            and (
+                self.bearer_token is not None
+                or self.oauth2 is not None
+                or any(h.lower() == "authorization" for h in self.headers)
+            )
+        ):
+            raise ValueError(
+                "litellm.key_header authorization contradicts bearer_token, oauth2 or an "
+                "Authorization header (with a gateway they carry the user's token)"
             )
         expect = self.expect
         if (expect.min_tools or expect.required_tools) and "tools_list" not in self.steps:
@@ -573,6 +650,7 @@ def parse(text: str, source: str) -> RuntimeConfig:
             and (problem := module.mcp.bearer_token.check()) is not None
         ):
             problems.append(f"{where}.bearer_token: {problem}")
+        problems += _litellm_secret_problems(module.mcp.litellm, f"{where}.litellm")
         try:
             context = module.tls_config.build()
         except (OSError, ssl.SSLError) as exc:
@@ -587,6 +665,29 @@ def parse(text: str, source: str) -> RuntimeConfig:
     if problems:
         raise ConfigError(source, problems)
     return RuntimeConfig(source, config, modules)
+
+
+def _litellm_secret_problems(gateway: LiteLLMGateway | None, where: str) -> list[str]:
+    """Secrets of a litellm block that cannot be read now, one line each."""
+    if gateway is None:
+        return []
+    secrets: list[tuple[str, Secret]] = []
+    if gateway.api_key is not None:
+        secrets.append(("api_key", gateway.api_key))
+    for server, headers in gateway.upstream_headers.items():
+        secrets += [(f"upstream_headers.{server}.{h}", s) for h, s in headers.items()]
+    direct = gateway.direct_probe
+    if direct is not None:
+        secrets += [(f"direct_probe.headers.{h}", s) for h, s in direct.headers.items()]
+        if direct.bearer_token is not None:
+            secrets.append(("direct_probe.bearer_token", direct.bearer_token))
+        if direct.oauth2 is not None:
+            secrets.append(("direct_probe.oauth2.client_secret", direct.oauth2.client_secret))
+    return [
+        f"{where}.{name}: {problem}"
+        for name, secret in secrets
+        if (problem := secret.check()) is not None
+    ]
 
 
 def load(path: Path | None) -> RuntimeConfig:

@@ -17,6 +17,7 @@ from .metrics import ProbeRegistry
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
+from .probers.litellm import probe_litellm
 from .probers.mcp import probe_mcp
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
@@ -105,6 +106,8 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     timeout = budget
     ctx = ProbeContext(target=target, module=module, registry=registry, log=log, timeout=timeout)
     prober = PROBERS[module.config.prober]
+    if module.config.prober == "mcp" and module.config.mcp.litellm is not None:
+        prober = probe_litellm
     log.info(
         "beginning probe",
         module=module.name,
@@ -163,8 +166,10 @@ def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
     classified = classify(exc)
     setup = ctx._http.current_setup if ctx._http is not None else None
     phase = setup or ctx.phase
-    if classified.reason == "dns":
-        phase = "dns"
+    if classified.reason in ("dns", "tls"):
+        # A TLS 1.3 server rejects a client certificate after the handshake, with an alert
+        # that arrives on the first read; it is still the tls phase that failed.
+        phase = classified.reason
     if classified.reason == "internal":
         logger.error("prober error", exc_info=exc, phase=phase, module=ctx.module.name)
         return ProbeFailure("exporter", phase, "internal", classified.detail)

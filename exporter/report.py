@@ -6,6 +6,7 @@ import json
 from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target
+from .probers.failure import HOPS
 
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
@@ -84,6 +85,12 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "phases": {k: round(v, 6) for k, v in ctx.phase_seconds.items()},
         "steps": dict(ctx.steps),
         "server": {k: v for k, v in ctx.extra.get("server", {}).items() if k != "capabilities"},
+        "hops": {
+            hop: value == 1
+            for hop in HOPS
+            if (value := outcome.registry.value("probe_hop_success", {"hop": hop})) is not None
+        },
+        "litellm": ctx.extra.get("litellm"),
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
@@ -119,6 +126,19 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"    detail    {failure['detail']}")
         if failure["next"]:
             lines.append(f"    next      {failure['next']}")
+    gateway = data["litellm"]
+    if gateway is not None:
+        lines.append(
+            f"  litellm     resolution {gateway['resolution'] or '-'}, server auth_type "
+            f"{gateway['server_auth_type'] or '-'}, oauth2 token {gateway['oauth2_token'] or '-'}"
+        )
+        for server, resolution in gateway["resolutions"].items():
+            lines.append(f"    resolution {server:<18} {resolution}")
+        for server, upstream in gateway["upstreams"].items():
+            lines.append(f"    upstream  {server:<18} {upstream['status']}")
+        lines.append(f"    issues    {', '.join(gateway['issues']) or 'none'}")
+    for hop, ok in data["hops"].items():
+        lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
     return "\n".join(lines) + "\n"

@@ -288,6 +288,8 @@ async def _run_step(
     ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]
 ) -> None:
     hop = transport.hop
+    if isinstance(transport, StreamableHTTP):
+        transport.response_headers = {}
     try:
         if step in _LIST_STEPS:
             await _list(ctx, transport, step, server)
@@ -299,6 +301,10 @@ async def _run_step(
     except ProbeFailure:
         ctx.steps[step] = False
         raise
+    finally:
+        # A gateway's debug headers describe the request they answer (read by litellm.py).
+        if isinstance(transport, StreamableHTTP):
+            ctx.extra.setdefault("step_headers", {})[step] = transport.response_headers
     ctx.steps[step] = True
     ctx.log.info("step passed", step=step)
 
