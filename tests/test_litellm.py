@@ -7,11 +7,15 @@ Every scenario asserts the gateway's auth resolution, the detected issues and th
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import pytest
 import yaml
 
+from exporter import report
+from exporter.config import parse
+from exporter.probe import run_probe
 from exporter.probers.litellm import ISSUES, RESOLUTIONS
 from tests.conftest import Exporter, ExporterFactory
 from tests.peers.litellm_proxy import HEADER_NAME, HEADER_VALUE, LiteLLMProxy
@@ -426,3 +430,26 @@ async def test_no_debug_headers_without_the_opt_in(
     assert resolution(m) is None
     assert issues(m) == set()
     assert m['probe_litellm_upstream_status{server="open",status="ok"}'] == 1
+
+
+async def test_one_shot_report_shows_gateway_findings(litellm_proxy: LiteLLMProxy) -> None:
+    """The one-shot report lists the resolution, each upstream, the issues with their
+    remediation, and every hop; --json carries the same under `litellm`."""
+    config = parse(
+        yaml.safe_dump({"modules": {"gw": module(litellm_proxy, key_header="authorization")}}),
+        "t",
+    )
+    outcome = await run_probe(litellm_proxy.mcp_url("passthrough"), config.modules["gw"], 30)
+    text = report.render(outcome)
+    assert "litellm     resolution oauth2-passthrough, server auth_type true_passthrough" in text
+    assert "upstream  passthrough" in text
+    assert "issues    key_leaking_to_upstream" in text
+    assert (
+        f"note        litellm issue key_leaking_to_upstream: {ISSUES['key_leaking_to_upstream']}"
+        in text
+    )
+    assert "hop         client_to_gateway      ok" in text
+    data = json.loads(report.render(outcome, as_json=True))
+    assert data["litellm"]["issues"] == ["key_leaking_to_upstream"]
+    assert data["hops"] == {"client_to_gateway": True, "gateway_to_upstream": True}
+    assert litellm_proxy.master_key not in text
