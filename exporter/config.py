@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -325,7 +326,19 @@ class DiscoveryProber(_Model):
     limits: Limits = Field(default_factory=Limits)
 
 
-ServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+_SERVER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _server_name(value: str) -> str:
+    if not _SERVER_NAME_RE.match(value):
+        raise ValueError(
+            f"server name {value[:70]!r} must be 1-64 letters, digits, _ . - (as in LiteLLM's "
+            "mcp_servers)"
+        )
+    return value
+
+
+ServerName = Annotated[str, AfterValidator(_server_name)]
 HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")]
 ServerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 

@@ -36,6 +36,17 @@ INVALID = {
     "should be greater than or equal to 1",
     "invalid-discovery-resource-match.yml": "modules.m.discovery.resource_match: 'origin' is "
     "not one of exact or prefix",
+    "invalid-litellm-api-key-env-unset.yml": "modules.m.mcp.litellm.api_key: environment "
+    "variable MCP_EXPORTER_TEST_UNSET_VARIABLE is not set",
+    "invalid-litellm-direct-probe-two-credentials.yml": "modules.m.mcp.litellm.direct_probe: "
+    "give only one of bearer_token, oauth2 or an Authorization header",
+    "invalid-litellm-direct-probe-without-url.yml": "modules.m.mcp.litellm: direct_probe "
+    "without url needs debug: the upstream URL comes from x-mcp-debug-outbound-url",
+    "invalid-litellm-key-header-and-bearer.yml": "modules.m.mcp: litellm.key_header "
+    "authorization contradicts bearer_token, oauth2 or an Authorization header (with a gateway "
+    "they carry the user's token)",
+    "invalid-litellm-server-name.yml": "modules.m.mcp.litellm.servers[1]: server name "
+    "'my server' must be 1-64 letters, digits, _ . - (as in LiteLLM's mcp_servers)",
     "invalid-mcp-block-for-discovery.yml": "modules.m: the mcp block belongs to prober mcp, "
     "not discovery",
     "invalid-regex.yml": "modules.m.mcp.tool_call.expect.text_regex: invalid regular "

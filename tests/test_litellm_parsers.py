@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.config import LiteLLMGateway
+from exporter.config import LiteLLMGateway, masked_dump, parse
 from exporter.probers.failure import REASONS, ProbeFailure
 from exporter.probers.litellm import (
     AUTH_TYPES,
@@ -405,3 +406,36 @@ def test_server_outcomes_never_raise(result: Any) -> None:
             assert re.fullmatch(r"[a-z][a-z0-9_-]{0,39}|other", outcome.status)
         failure = outcome_failure(outcomes, frozenset())
         assert failure is None or failure.reason in REASONS
+
+
+def test_litellm_secrets_are_masked_in_dump() -> None:
+    """The gateway key and every upstream or direct-probe credential are masked in /config."""
+    config = parse(
+        yaml.safe_dump(
+            {
+                "modules": {
+                    "m": {
+                        "prober": "mcp",
+                        "mcp": {
+                            "litellm": {
+                                "api_key": "sk-gateway-secret-1",
+                                "servers": ["github"],
+                                "upstream_headers": {
+                                    "github": {"authorization": "Bearer upstream-secret-2"}
+                                },
+                                "direct_probe": {
+                                    "url": "https://mcp.example.com/mcp",
+                                    "bearer_token": "direct-secret-3",
+                                },
+                            }
+                        },
+                    }
+                }
+            }
+        ),
+        "t",
+    )
+    dump = masked_dump(config.config)
+    for secret in ("sk-gateway-secret-1", "upstream-secret-2", "direct-secret-3"):
+        assert secret not in dump
+    assert "github" in dump
