@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
@@ -187,13 +188,13 @@ class Response:
             return
         length_value = self.headers.get("content-length")
         if length_value is not None:
-            try:
-                remaining = int(length_value.strip())
-            except ValueError:
+            length_text = length_value.strip()
+            if not _is_digits(length_text, "0123456789"):
                 self._conn.close()
                 raise ProbeFailure(
                     self._hop, self._phase, "http_status", "invalid Content-Length header"
-                ) from None
+                )
+            remaining = int(length_text)
             if remaining > self._session.limits.max_body_bytes:
                 self._conn.close()
                 raise ProbeFailure(
@@ -221,24 +222,24 @@ class Response:
 
     async def _chunked(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         while True:
-            line = await reader.readline()
-            if not line.endswith(b"\n"):
-                self._conn.close()
-                raise asyncio.IncompleteReadError(line, None)
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                self._conn.close()
-                raise ProbeFailure(
-                    self._hop, self._phase, "http_status", "malformed chunked encoding"
-                ) from None
+            line = await self._line(reader)
+            size_text = line.split(b";", 1)[0].strip().decode("latin-1")
+            if not _is_digits(size_text, "0123456789abcdefABCDEF") or len(size_text) > 16:
+                raise self._malformed()
+            size = int(size_text, 16)
             if size == 0:
-                # Trailers end with an empty line.
+                # Trailers end with an empty line; together they are held to the header cap.
+                trailers = 0
                 while True:
-                    trailer = await reader.readline()
-                    if trailer in (b"\r\n", b"\n", b""):
+                    try:
+                        trailer = await self._line(reader)
+                    except asyncio.IncompleteReadError:
+                        return  # the body was complete; only the final CRLF is missing
+                    if trailer in (b"\r\n", b"\n"):
                         return
+                    trailers += len(trailer)
+                    if trailers > self._session.limits.max_header_bytes:
+                        raise self._line_too_long()
             if size > self._session.limits.max_body_bytes:
                 self._conn.close()
                 raise ProbeFailure(
@@ -255,7 +256,32 @@ class Response:
                     raise asyncio.IncompleteReadError(b"", remaining)
                 remaining -= len(data)
                 yield data
-            await reader.readexactly(2)
+            if await reader.readexactly(2) != b"\r\n":
+                raise self._malformed()
+
+    async def _line(self, reader: asyncio.StreamReader) -> bytes:
+        """One line of chunked framing, held to the header cap (readline would raise ValueError)."""
+        try:
+            return await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError:
+            raise self._line_too_long() from None
+        except asyncio.IncompleteReadError:
+            self._conn.close()
+            raise
+
+    def _malformed(self) -> ProbeFailure:
+        self._conn.close()
+        return ProbeFailure(self._hop, self._phase, "http_status", "malformed chunked encoding")
+
+    def _line_too_long(self) -> ProbeFailure:
+        self._conn.close()
+        return ProbeFailure(
+            self._hop,
+            self._phase,
+            "response_too_large",
+            f"chunked framing from {self.url} exceeds "
+            f"{self._session.limits.max_header_bytes} bytes",
+        )
 
     def _finish(self) -> None:
         if self._done:
@@ -304,17 +330,32 @@ class HTTPSession:
         hop: Hop = "client_to_upstream",
         phase: str = "request",
         follow_redirects: bool = False,
+        within_origin: bool = False,
     ) -> Response:
-        """Send one request and return once the status line and headers have arrived."""
+        """Send one request and return once the status line and headers have arrived.
+
+        With `follow_redirects`, redirects are followed up to the redirect cap. With
+        `within_origin` too, only a redirect that keeps the origin and the method is followed
+        (a trailing-slash normalisation, say); any other is returned for the caller to report,
+        so that credentials and the message never go where the module did not send them.
+        """
         for _ in range(self.limits.max_redirects + 1):
             response = await self._request_once(method, url, headers, body, hop, phase)
             location = response.headers.get("location")
             if not (follow_redirects and response.status in _REDIRECT_CODES and location):
                 return response
-            await response.aclose()
-            url = urljoin(url, location)
+            try:
+                next_url = urljoin(url, location)
+                same_origin = Origin.of(next_url).key() == Origin.of(url).key()
+            except ValueError:
+                next_url, same_origin = "", False
+            next_method, next_body = method, body
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
-                method, body = "GET", None
+                next_method, next_body = "GET", None
+            if not next_url or (within_origin and not (same_origin and next_method == method)):
+                return response
+            await response.aclose()
+            url, method, body = next_url, next_method, next_body
         raise ProbeFailure(
             hop, phase, "http_status", f"more than {self.limits.max_redirects} redirects"
         )
@@ -393,7 +434,12 @@ class HTTPSession:
             text = raw.decode("latin-1")
             status_line, _, rest = text.partition("\r\n")
             pieces = status_line.split(" ", 2)
-            if len(pieces) < 2 or not pieces[0].startswith("HTTP/") or not pieces[1].isdigit():
+            if (
+                len(pieces) < 2
+                or not pieces[0].startswith("HTTP/")
+                or len(pieces[1]) != 3
+                or not _is_digits(pieces[1], "0123456789")
+            ):
                 conn.close()
                 raise ProbeFailure(
                     hop, phase, "not_mcp", f"{url} did not answer with HTTP: {status_line[:80]!r}"
@@ -485,10 +531,8 @@ class HTTPSession:
         ssl_object = writer.get_extra_info("ssl_object")
         if ssl_object is None:
             return
-        not_after: float | None = None
-        cert = ssl_object.getpeercert()
-        if cert and isinstance(cert.get("notAfter"), str):
-            not_after = float(ssl.cert_time_to_seconds(str(cert["notAfter"])))
+        der = ssl_object.getpeercert(binary_form=True)
+        not_after = _der_not_after(der) if der else None
         self.tls = TLSInfo(version=ssl_object.version() or "unknown", cert_not_after=not_after)
 
     async def _resolve(
@@ -520,3 +564,53 @@ class HTTPSession:
             conn.close()
         self._all.clear()
         self._idle.clear()
+
+
+def _is_digits(text: str, alphabet: str) -> bool:
+    """Whether `text` is non-empty and uses only `alphabet` (str.isdigit accepts '²', int() not)."""
+    return bool(text) and all(c in alphabet for c in text)
+
+
+def _der_not_after(der: bytes) -> float | None:
+    """The notAfter of a DER certificate, in Unix seconds (None if it cannot be read).
+
+    Read from the DER form because getpeercert() is empty when verification is off
+    (insecure_skip_verify), and an expiring certificate is worth knowing about then too.
+    """
+    try:
+        _tag, start, _end = _der_item(der, 0)  # Certificate
+        _tag, pos, tbs_end = _der_item(der, start)  # TBSCertificate
+        if der[pos] == 0xA0:  # [0] version
+            pos = _der_item(der, pos)[2]
+        for _field in range(3):  # serialNumber, signature, issuer
+            pos = _der_item(der, pos)[2]
+        tag, pos, _end = _der_item(der, pos)  # validity
+        if tag != 0x30 or pos >= tbs_end:
+            return None
+        pos = _der_item(der, pos)[2]  # notBefore
+        tag, start, end = _der_item(der, pos)  # notAfter
+        text = der[start:end].decode("ascii")
+        if tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ
+            year = int(text[:2])
+            text = f"{19 if year >= 50 else 20}{text}"
+        elif tag != 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
+            return None
+        moment = datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+    return moment.timestamp()
+
+
+def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER item at `pos`."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4:
+            raise ValueError("unsupported DER length")
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 from dataclasses import dataclass
 
 
@@ -25,7 +26,9 @@ class SSEParser:
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        # The unterminated start of the current line. A buffer rather than a string, so that a
+        # long line fed in small chunks costs linear time, not quadratic.
+        self._partial = io.StringIO()
         self._pending_cr = False
         self._started = False
         self._event = ""
@@ -37,27 +40,30 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[Event]:
         """Parse a chunk and return the events it completed."""
         text = self._decoder.decode(chunk)
-        if not self._started and text:
+        if not text:
+            return []
+        if not self._started:
             self._started = True
             text = text.removeprefix("\ufeff")
-        if self._pending_cr and text.startswith("\n"):
-            text = text[1:]
-        self._pending_cr = False
-        self._buffer += text
+        if self._pending_cr:
+            self._pending_cr = False
+            text = text.removeprefix("\n")
+        # A CR at the end may be the first half of a CRLF split across chunks.
+        self._pending_cr = text.endswith("\r")
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._partial.write(lines[0])
+        if len(lines) == 1:
+            return []
+        lines[0] = self._partial.getvalue()
+        self._partial = io.StringIO()
+        self._partial.write(lines.pop())
         events: list[Event] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                break
-            end, width = cut
-            if width == 1 and self._buffer[end] == "\r" and end + 1 == len(self._buffer):
-                # A lone CR at the end may be the first half of CRLF.
-                self._pending_cr = True
-            line = self._buffer[:end]
-            self._buffer = self._buffer[end + width :]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        for line in lines:
+            # Blank lines with no field before them dispatch nothing; skip them cheaply.
+            if line or self._saw_field:
+                event = self._line(line)
+                if event is not None:
+                    events.append(event)
         return events
 
     def _line(self, line: str) -> Event | None:
@@ -76,7 +82,7 @@ class SSEParser:
         elif name == "id":
             if "\0" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 9:
             self._retry = int(value)
         return None
 
@@ -94,16 +100,3 @@ class SSEParser:
         self._retry = None
         self._saw_field = False
         return event
-
-
-def _line_end(buffer: str) -> tuple[int, int] | None:
-    """Index and width of the first line terminator (CRLF, LF or CR)."""
-    lf = buffer.find("\n")
-    cr = buffer.find("\r")
-    if cr == -1 and lf == -1:
-        return None
-    if cr == -1 or (lf != -1 and lf < cr):
-        return lf, 1
-    if cr + 1 < len(buffer) and buffer[cr + 1] == "\n":
-        return cr, 2
-    return cr, 1

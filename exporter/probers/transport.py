@@ -56,6 +56,20 @@ def _challenge_failure(
     return classify_challenge(ctx, response.status, challenge, hop, phase, sent_credentials)
 
 
+def _redirect_note(url: str, location: str) -> str:
+    """Why a redirect was not followed, naming where it pointed (without its query)."""
+    try:
+        parts = urlsplit(urljoin(url, location))
+    except ValueError:
+        return "the redirect's Location is not a valid URL"
+    host = parts.netloc.rpartition("@")[2]  # never log userinfo
+    where = f"{parts.scheme}://{host}{parts.path}"[:200]
+    return (
+        f"redirect to {where} not followed: it leaves the target's origin or changes the "
+        "method; probe the final URL instead"
+    )
+
+
 async def _error_body(response: Response) -> str:
     """A short, printable excerpt of an error response body (never raises)."""
     try:
@@ -145,6 +159,8 @@ class StreamableHTTP(Transport):
             body=jsonrpc.encode(message),
             hop=self.hop,
             phase=phase,
+            follow_redirects=True,
+            within_origin=True,
         )
         ctx.last_status = response.status
         for name in ("x-litellm-version",):
@@ -197,7 +213,10 @@ class StreamableHTTP(Transport):
         if status == 400 and ("protocol version" in lowered or "protocolversion" in lowered):
             return ProbeFailure(self.hop, phase, "protocol_version_unsupported", f"400: {excerpt}")
         detail = f"HTTP {status} {response.reason}".strip()
-        if excerpt:
+        location = response.headers.get("location")
+        if 300 <= status < 400 and location:
+            detail = f"{detail}: {_redirect_note(self.url, location)}"
+        elif excerpt:
             detail = f"{detail}: {excerpt}"
         return ProbeFailure(self.hop, phase, "http_status", detail)
 
@@ -240,7 +259,13 @@ class StreamableHTTP(Transport):
         if self.protocol_version in _VERSION_HEADER_FROM:
             headers["MCP-Protocol-Version"] = str(self.protocol_version)
         response = await self.ctx.http.request(
-            "GET", self.url, headers=headers, hop=self.hop, phase=phase
+            "GET",
+            self.url,
+            headers=headers,
+            hop=self.hop,
+            phase=phase,
+            follow_redirects=True,
+            within_origin=True,
         )
         if response.status != 200 or response.content_type != "text/event-stream":
             await response.aclose()
@@ -271,7 +296,13 @@ class StreamableHTTP(Transport):
             headers["MCP-Protocol-Version"] = str(self.protocol_version)
         with ctx.step("session_delete"):
             response = await ctx.http.request(
-                "DELETE", self.url, headers=headers, hop=self.hop, phase="session_delete"
+                "DELETE",
+                self.url,
+                headers=headers,
+                hop=self.hop,
+                phase="session_delete",
+                follow_redirects=True,
+                within_origin=True,
             )
             try:
                 await response.read()
@@ -306,7 +337,13 @@ class LegacySSE(Transport):
         ctx = self.ctx
         headers = {"Accept": "text/event-stream", **self.headers}
         response = await ctx.http.request(
-            "GET", self.url, headers=headers, hop=self.hop, phase=phase
+            "GET",
+            self.url,
+            headers=headers,
+            hop=self.hop,
+            phase=phase,
+            follow_redirects=True,
+            within_origin=True,
         )
         ctx.last_status = response.status
         if response.status in (401, 403):
@@ -344,9 +381,6 @@ class LegacySSE(Transport):
 
     async def _read(self, response: Response) -> None:
         parser = SSEParser()
-        error: BaseException = ProbeFailure(
-            self.hop, self.ctx.phase, "sse_protocol_error", "SSE stream closed"
-        )
         try:
             async for chunk in response.iter_chunks():
                 for event in parser.feed(chunk):
@@ -354,7 +388,11 @@ class LegacySSE(Transport):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every reader failure is handed to whoever waits
-            error = exc
+            error: BaseException = exc
+        else:
+            error = ProbeFailure(
+                self.hop, self.ctx.phase, "sse_protocol_error", "SSE stream closed"
+            )
         for future in [self._endpoint_ready, *self._pending.values()]:
             if not future.done():
                 future.set_exception(error)
@@ -362,7 +400,17 @@ class LegacySSE(Transport):
     def _dispatch(self, event: Event) -> None:
         if event.event == "endpoint":
             if not self._endpoint_ready.done():
-                self._endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+                try:
+                    self._endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+                except ValueError:
+                    self._endpoint_ready.set_exception(
+                        ProbeFailure(
+                            self.hop,
+                            self.ctx.phase,
+                            "sse_protocol_error",
+                            "endpoint event is not a valid URL",
+                        )
+                    )
             return
         if event.event != "message" or not event.data:
             return
@@ -376,8 +424,14 @@ class LegacySSE(Transport):
         if jsonrpc.is_response(message):
             request_id = message.get("id")
             future = self._pending.get(request_id) if isinstance(request_id, int) else None
-            if future is not None and not future.done():
-                future.set_result(message)
+            if future is not None:
+                if not future.done():
+                    future.set_result(message)
+                return
+            # A response to no request of ours: whoever waits gets it and reports the mismatch.
+            for waiting in self._pending.values():
+                if not waiting.done():
+                    waiting.set_result(message)
 
     async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
         self._next_id += 1
@@ -389,6 +443,9 @@ class LegacySSE(Transport):
                 {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}, phase
             )
             message = await future
+        except ProbeFailure as failure:
+            # The stream was opened in an earlier phase; its failure belongs to this one.
+            raise ProbeFailure(failure.hop, phase, failure.reason, failure.detail) from None
         finally:
             self._pending.pop(request_id, None)
         return jsonrpc.result_of(message, request_id, self.hop, phase)
@@ -409,6 +466,8 @@ class LegacySSE(Transport):
             body=jsonrpc.encode(message),
             hop=self.hop,
             phase=phase,
+            follow_redirects=True,
+            within_origin=True,
         )
         self.ctx.last_status = response.status
         try:

@@ -1,0 +1,568 @@
+"""Hostile targets: every probe ends within its timeout, with the right hop, phase and reason,
+and the exporter stays healthy (liveness, and the next probe of a real server succeeds)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests import hostile
+from tests.conftest import Exporter, ExporterFactory
+from tests.fakes import serve
+from tests.peers.mcp_servers import Peer
+from tests.test_probe_mcp import failure
+
+TIMEOUT = 2.0
+# Closing connections after the deadline may take a moment; nothing else may.
+MARGIN = 0.5
+LIMITS = "limits: {max_response_bytes: 1MiB, max_header_bytes: 16KiB, max_redirects: 3}"
+CONFIG = f"""
+modules:
+  mcp:
+    prober: mcp
+    timeout: 10s
+  hostile:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      {LIMITS}
+  hostile_sse:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: sse
+      protocol_version: "2024-11-05"
+      {LIMITS}
+"""
+UP = "client_to_upstream"
+INIT_RESULT = (
+    b'{"jsonrpc":"2.0","id":%(id)d,"result":{"protocolVersion":"2025-11-25",'
+    b'"capabilities":{"tools":{}},"serverInfo":{"name":"NAME","version":"0"}}}'
+)
+
+Target = Callable[[], AbstractAsyncContextManager[str]]
+
+
+@asynccontextmanager
+async def _raw(handler: hostile.RawHandler) -> AsyncIterator[str]:
+    async with hostile.raw_serve(handler) as server:
+        yield server.url
+
+
+def fake(handler: hostile.Handler) -> Target:
+    """An aiohttp fake as a target."""
+    return lambda: serve(handler)
+
+
+def raw(handler: hostile.RawHandler) -> Target:
+    """A raw asyncio server as a target."""
+    return lambda: _raw(handler)
+
+
+@asynccontextmanager
+async def _redirecting(to: Callable[[str], str], status: int = 307) -> AsyncIterator[str]:
+    async with serve(hostile.redirect(lambda request: to(str(request.url)), status)) as url:
+        yield url
+
+
+def redirecting(to: Callable[[str], str], status: int = 307) -> Target:
+    """A server redirecting every request to `to(request URL)`."""
+    return lambda: _redirecting(to, status)
+
+
+def _swap_host(url: str, host: str) -> str:
+    return url.replace("127.0.0.1", host, 1)
+
+
+@asynccontextmanager
+async def _legacy(**options: Any) -> AsyncIterator[str]:
+    async with hostile.serve_routes(hostile.legacy_sse(**options)) as base:
+        yield f"{base}/sse"
+
+
+def legacy(**options: Any) -> Target:
+    """A legacy HTTP+SSE server."""
+    return lambda: _legacy(**options)
+
+
+def raw_mcp_answering(method: str, data: bytes) -> Target:
+    """A keep-alive raw server answering `method` with `data` (%(id)d: the request id)."""
+
+    def override(_request: hostile.Request, message: dict[str, Any]) -> bytes | None:
+        if message.get("method") == method:
+            return data.replace(b"%(id)d", str(message["id"]).encode())
+        return None
+
+    return raw(hostile.raw_mcp(override))
+
+
+def with_session_id(value: bytes) -> Target:
+    """Initialize answered correctly but with `value` as Mcp-Session-Id."""
+    body = INIT_RESULT
+    return raw_mcp_answering(
+        "initialize",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: "
+        + value
+        + b"\r\nContent-Length: %d\r\n\r\n" % (len(body) - len(b"%(id)d") + 1)
+        + body,
+    )
+
+
+CASES: list[tuple[str, Target, str, tuple[str, str, str]]] = [
+    ("slowloris_head", raw(hostile.slowloris_head(0.05)), "hostile", (UP, "initialize", "timeout")),
+    ("slowloris_body", raw(hostile.slowloris_body(0.05)), "hostile", (UP, "initialize", "timeout")),
+    ("no_answer", raw(hostile.never_answers()), "hostile", (UP, "initialize", "timeout")),
+    (
+        "tls_never_handshakes",
+        lambda: hostile.silent_listener(scheme="https"),
+        "hostile",
+        (UP, "tls", "timeout"),
+    ),
+    (
+        "sse_never_answers",
+        fake(hostile.sse_never_answers()),
+        "hostile",
+        (UP, "tools_list", "timeout"),
+    ),
+    (
+        "sse_endless_events",
+        fake(hostile.sse_flood()),
+        "hostile",
+        (UP, "tools_list", "response_too_large"),
+    ),
+    (
+        "sse_endless_blank_lines",
+        fake(hostile.sse_blank_line_flood()),
+        "hostile",
+        (UP, "tools_list", "response_too_large"),
+    ),
+    (
+        "gigantic_json_chunked",
+        fake(hostile.gigantic_json(2 * 1024 * 1024)),
+        "hostile",
+        (UP, "initialize", "response_too_large"),
+    ),
+    (
+        "gigantic_content_length",
+        raw(hostile.huge_content_length()),
+        "hostile",
+        (UP, "initialize", "response_too_large"),
+    ),
+    (
+        "deeply_nested_json",
+        fake(
+            hostile.json_answer(
+                "initialize",
+                b'{"jsonrpc":"2.0","id":%(id)d,"result":' + hostile.nested(100_000).encode() + b"}",
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    (
+        "nested_just_parseable_id",
+        fake(
+            hostile.json_answer(
+                "initialize",
+                b'{"jsonrpc":"2.0","id":' + hostile.nested(900).encode() + b',"result":{}}',
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    (
+        "invalid_utf8_json",
+        fake(hostile.json_answer("initialize", INIT_RESULT.replace(b"NAME", b"\xff\xfe\xc3"))),
+        "hostile",
+        (UP, "initialize", "not_mcp"),
+    ),
+    (
+        "response_id_mismatch_json",
+        fake(hostile.json_answer("initialize", INIT_RESULT.replace(b"%(id)d", b"999"))),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    (
+        "response_id_mismatch_sse",
+        fake(
+            hostile.sse_answer(
+                "tools/list",
+                b'event: message\ndata: {"jsonrpc":"2.0","id":"x","result":{"tools":[]}}\n\n',
+            )
+        ),
+        "hostile",
+        (UP, "tools_list", "jsonrpc_invalid"),
+    ),
+    (
+        "batch_instead_of_object",
+        fake(hostile.json_answer("initialize", b"[" + INIT_RESULT + b"]")),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    (
+        "batch_instead_of_object_sse",
+        fake(hostile.sse_answer("initialize", b"data: [" + INIT_RESULT + b"]\n\n")),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    ("redirect_loop", redirecting(lambda url: url), "hostile", (UP, "initialize", "http_status")),
+    (
+        "redirect_to_https",
+        redirecting(lambda url: url.replace("http:", "https:", 1)),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "redirect_to_other_host",
+        redirecting(lambda url: _swap_host(url, "localhost")),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "redirect_to_invalid_host",
+        redirecting(lambda url: _swap_host(url, "mcp.invalid")),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "redirect_post_to_get",
+        redirecting(lambda url: url + "/elsewhere", status=303),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    ("reset_mid_body", raw(hostile.reset_mid_body()), "hostile", (UP, "initialize", "http_status")),
+    (
+        "empty_200_json",
+        fake(hostile.json_answer("initialize", b"")),
+        "hostile",
+        (UP, "initialize", "not_mcp"),
+    ),
+    (
+        "empty_200_event_stream",
+        fake(hostile.sse_answer("initialize", b"")),
+        "hostile",
+        (UP, "initialize", "sse_protocol_error"),
+    ),
+    (
+        "empty_200_no_content_type",
+        raw(hostile.raw_response(hostile.head("200 OK", {"Content-Length": "0"}))),
+        "hostile",
+        (UP, "initialize", "not_mcp"),
+    ),
+    (
+        "huge_header",
+        raw(hostile.raw_response(hostile.head("200 OK", {"X-Big": "a" * 100_000}))),
+        "hostile",
+        (UP, "initialize", "response_too_large"),
+    ),
+    (
+        "many_headers",
+        raw(hostile.raw_response(hostile.head("200 OK", {f"X-{i}": "a" for i in range(5000)}))),
+        "hostile",
+        (UP, "initialize", "response_too_large"),
+    ),
+    (
+        "status_code_not_ascii",
+        raw(hostile.raw_response("HTTP/1.1 ²00 OK\r\n\r\n".encode("latin-1"))),
+        "hostile",
+        (UP, "initialize", "not_mcp"),
+    ),
+    (
+        "chunk_size_line_huge",
+        raw(
+            hostile.raw_response(
+                hostile.head(
+                    "200 OK",
+                    {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                )
+                + b"1;"
+                + b"e" * 100_000
+                + b"\r\n{\r\n0\r\n\r\n"
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "response_too_large"),
+    ),
+    (
+        "chunk_size_not_hex",
+        raw(
+            hostile.raw_response(
+                hostile.head(
+                    "200 OK",
+                    {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                )
+                + b"-0x1\r\n{\r\n0\r\n\r\n"
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "session_id_with_space",
+        with_session_id(b"abc def"),
+        "hostile",
+        (UP, "initialize", "initialize_invalid"),
+    ),
+    (
+        "session_id_not_ascii",
+        with_session_id("sessión".encode("latin-1")),
+        "hostile",
+        (UP, "initialize", "initialize_invalid"),
+    ),
+    (
+        "session_id_control_character",
+        with_session_id(b"abc\x7fdef"),
+        "hostile",
+        (UP, "initialize", "initialize_invalid"),
+    ),
+    (
+        "legacy_no_endpoint_event",
+        legacy(endpoint=b""),
+        "hostile_sse",
+        (UP, "sse_connect", "timeout"),
+    ),
+    (
+        "legacy_endpoint_not_a_url",
+        legacy(endpoint=b"http://[::1"),
+        "hostile_sse",
+        (UP, "sse_connect", "sse_protocol_error"),
+    ),
+    (
+        "legacy_stream_closed_mid_conversation",
+        legacy(close_on="tools/list"),
+        "hostile_sse",
+        (UP, "tools_list", "sse_protocol_error"),
+    ),
+]
+
+
+async def assert_contained(
+    exporter: Exporter, metrics: dict[str, float], budget: float, good: Peer
+) -> None:
+    """The probe kept to its timeout; the exporter is alive and still probes well."""
+    assert metrics["probe_timeout_seconds"] == pytest.approx(budget)
+    assert metrics["probe_duration_seconds"] <= budget + MARGIN
+    status, _ = await exporter.get("/-/healthy")
+    assert status == 200
+    after = await exporter.probe(good.url, "mcp")
+    assert after["probe_success"] == 1, failure(after)
+
+
+@pytest.mark.parametrize(
+    ("target", "module", "expected"),
+    [pytest.param(t, m, e, id=name) for name, t, m, e in CASES],
+)
+async def test_hostile_target(
+    make_exporter: ExporterFactory,
+    sdk_stateful: Peer,
+    target: Target,
+    module: str,
+    expected: tuple[str, str, str],
+) -> None:
+    """A hostile target fails the probe in time, with the exact hop, phase and reason."""
+    exporter = await make_exporter(CONFIG)
+    async with target() as url:
+        started = time.monotonic()
+        m = await exporter.probe(url, module)
+        elapsed = time.monotonic() - started
+    assert m["probe_success"] == 0
+    assert failure(m) == expected
+    assert elapsed <= TIMEOUT + MARGIN + 0.5
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "event_stream"])
+async def test_http10_close_delimited_bodies_work(
+    make_exporter: ExporterFactory, sdk_stateful: Peer, sse: bool
+) -> None:
+    """An HTTP/1.0 server whose bodies end at connection close passes the whole probe."""
+    exporter = await make_exporter(CONFIG)
+    async with hostile.raw_serve(hostile.http10(sse)) as server:
+        m = await exporter.probe(server.url, "hostile")
+    assert m["probe_success"] == 1, failure(m)
+    assert m["probe_mcp_tools"] == 1
+    # One connection per request: initialize, initialized, tools/list.
+    assert server.connections == 3
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+async def test_invalid_utf8_in_event_stream_is_replaced(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """Invalid UTF-8 in an event stream decodes with U+FFFD (as the SSE standard says)."""
+    exporter = await make_exporter(CONFIG)
+    body = b"event: message\ndata: " + INIT_RESULT.replace(b"NAME", b"bad\xff") + b"\n\n"
+    async with serve(hostile.sse_answer("initialize", body)) as url:
+        m = await exporter.probe(url, "hostile")
+    assert m["probe_success"] == 1, failure(m)
+    assert any('server_name="bad\ufffd"' in key for key in m)
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+async def test_trailing_slash_redirect_is_followed(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """A redirect within the origin that keeps the method (/mcp -> /mcp/) is followed."""
+    exporter = await make_exporter(CONFIG)
+    routes = {
+        "/mcp": hostile.redirect(lambda request: "/mcp/"),
+        "/mcp/": hostile.mcp_server(),
+    }
+    async with hostile.serve_routes(routes) as base:
+        m = await exporter.probe(f"{base}/mcp", "hostile")
+    assert m["probe_success"] == 1, failure(m)
+    assert m["probe_http_status_code"] == 200
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+async def test_cross_origin_redirect_sends_nothing_there(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """A redirect to another origin is reported, and the other origin receives no request."""
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        seen.append(request.method)
+        return web.Response(status=500)
+
+    exporter = await make_exporter(CONFIG)
+    async with serve(record) as other, serve(hostile.redirect(lambda _request: other)) as url:
+        m = await exporter.probe(url, "hostile")
+        status, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert failure(m) == (UP, "initialize", "http_status")
+    assert m["probe_http_status_code"] == 307
+    assert seen == []
+    assert status == 200
+    assert "not followed" in debug
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+
+def tls_config(module: str, timeout: float = TIMEOUT, **options: object) -> str:
+    """A config with one module using `options` as its tls_config."""
+    lines = "".join(f"\n        {key}: {json.dumps(str(value))}" for key, value in options.items())
+    block = f"\n      tls_config:{lines}" if options else ""
+    return f"""
+modules:
+  mcp:
+    prober: mcp
+    timeout: 10s
+  {module}:
+    prober: mcp
+    timeout: {timeout}s
+    mcp:
+      transport: streamable_http{block}
+"""
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> hostile.TLSFiles:
+    """A fresh CA in a temporary directory."""
+    return hostile.tls_files(tmp_path)
+
+
+async def _probe_tls(
+    make_exporter: ExporterFactory, context: ssl.SSLContext, **options: object
+) -> tuple[Exporter, dict[str, float]]:
+    exporter = await make_exporter(tls_config("tls", **options))
+    async with hostile.serve_tls(hostile.mcp_server(), context) as url:
+        return exporter, await exporter.probe(url, "tls")
+
+
+async def test_tls_good_server_reports_expiry_and_version(
+    make_exporter: ExporterFactory, tls: hostile.TLSFiles, sdk_stateful: Peer
+) -> None:
+    """A server with a certificate from the module's CA works; expiry and version are exported."""
+    cert = tls.ca.issue_cert("127.0.0.1")
+    exporter, m = await _probe_tls(make_exporter, tls.server_context(cert), ca_file=tls.ca_file)
+    assert m["probe_success"] == 1, failure(m)
+    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+    from cryptography import x509
+
+    not_after = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    assert m["probe_ssl_earliest_cert_expiry"] == not_after
+    assert m['probe_tls_version_info{version="TLSv1.3"}'] == 1
+    assert m['probe_mcp_phase_duration_seconds{phase="tls"}'] > 0
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+async def test_tls_expired_certificate(
+    make_exporter: ExporterFactory, tls: hostile.TLSFiles, tmp_path: Path, sdk_stateful: Peer
+) -> None:
+    """An expired certificate fails in the tls phase; skipping verification still reports it."""
+    expired_at = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    context = hostile.mint_cert(tmp_path, "expired", not_after=expired_at, issuer=tls)
+    exporter, m = await _probe_tls(make_exporter, context, ca_file=tls.ca_file)
+    assert failure(m) == (UP, "tls", "tls")
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+    exporter, m = await _probe_tls(make_exporter, context, insecure_skip_verify=True)
+    assert m["probe_success"] == 1, failure(m)
+    assert m["probe_ssl_earliest_cert_expiry"] == expired_at.timestamp()
+
+
+async def test_tls_self_signed_certificate(
+    make_exporter: ExporterFactory, tmp_path: Path, sdk_stateful: Peer
+) -> None:
+    """A self-signed certificate fails in the tls phase unless verification is skipped."""
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
+    context = hostile.mint_cert(tmp_path, "self", not_after=later)
+    exporter, m = await _probe_tls(make_exporter, context)
+    assert failure(m) == (UP, "tls", "tls")
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+    exporter, m = await _probe_tls(make_exporter, context, insecure_skip_verify=True)
+    assert m["probe_success"] == 1, failure(m)
+    assert m["probe_ssl_earliest_cert_expiry"] == int(later.timestamp())
+
+    # Trusting the certificate itself works too.
+    exporter, m = await _probe_tls(make_exporter, context, ca_file=tmp_path / "self.crt")
+    assert m["probe_success"] == 1, failure(m)
+
+
+async def test_tls_certificate_for_another_name(
+    make_exporter: ExporterFactory, tls: hostile.TLSFiles, sdk_stateful: Peer
+) -> None:
+    """A certificate for another name fails in the tls phase; server_name makes it match."""
+    context = tls.server_context(tls.ca.issue_cert("mcp.test"))
+    exporter, m = await _probe_tls(make_exporter, context, ca_file=tls.ca_file)
+    assert failure(m) == (UP, "tls", "tls")
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+    exporter, m = await _probe_tls(
+        make_exporter, context, ca_file=tls.ca_file, server_name="mcp.test"
+    )
+    assert m["probe_success"] == 1, failure(m)
+
+
+async def test_tls_client_certificate(
+    make_exporter: ExporterFactory, tls: hostile.TLSFiles, sdk_stateful: Peer
+) -> None:
+    """A server requiring a client certificate accepts the module's cert_file/key_file."""
+    context = tls.server_context(tls.ca.issue_cert("127.0.0.1"))
+    context.verify_mode = ssl.CERT_REQUIRED
+    tls.ca.configure_trust(context)
+    exporter = await make_exporter(tls_config("tls", ca_file=tls.ca_file))
+    with hostile.tls_rejecting_client_certs(context) as url:
+        m = await exporter.probe(url, "tls")
+    # TLS 1.3 reports a missing client certificate after the handshake, on the first read.
+    assert failure(m) == (UP, "tls", "tls")
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+    cert_file, key_file = tls.write_pair(tls.ca.issue_cert("probe@mcp.test"), "client")
+    exporter, m = await _probe_tls(
+        make_exporter, context, ca_file=tls.ca_file, cert_file=cert_file, key_file=key_file
+    )
+    assert m["probe_success"] == 1, failure(m)
