@@ -7,6 +7,7 @@ location of the problem and a one-line reason, so a bad file never half-loads.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import ssl
@@ -473,6 +474,67 @@ class MCPProber(_Model):
         return self
 
 
+NONCE: Final = "{nonce}"
+ToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class CompletionExpect(_Model):
+    """What the MCP tool's result, as the gateway reports it, must look like. `{nonce}` stands
+    for the probe's nonce. Neither given: the result must contain the nonce when the arguments
+    send one, else only the absence of an error is checked."""
+
+    text_contains: str | None = None
+    text_regex: str | None = None
+
+    @field_validator("text_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value.replace(NONCE, "0"))
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class LiteLLMCompletionProber(_Model):
+    """A LiteLLM `/v1/chat/completions` or `/v1/responses` request that makes the gateway call
+    one MCP tool mid-request, answered by a probe model that never reaches a provider."""
+
+    endpoint: Literal["chat_completions", "responses"] = "chat_completions"
+    # The probe model as named in LiteLLM's model_list (model_name).
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    # The MCP server (LiteLLM's mcp_servers name) and the tool, without the server prefix.
+    server: ServerName
+    tool: ToolName
+    # The tool's arguments; `{nonce}` in any string is replaced by the probe's nonce.
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    # The user message; `{server}`, `{tool}`, `{arguments}` (JSON) and `{nonce}` are replaced.
+    prompt: Annotated[str, Field(min_length=1)] = "call {server}-{tool} {arguments}"
+    expect: CompletionExpect = Field(default_factory=CompletionExpect)
+    # The gateway key, sent as `<key_header>: Bearer <api_key>`; null: no key (LiteLLM refuses).
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    # Upstream credentials for the server, sent as x-mcp-{server}-{header}.
+    upstream_headers: dict[HeaderName, Secret] = Field(default_factory=dict)
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def sends_nonce(self) -> bool:
+        """Whether the tool's arguments carry the nonce."""
+        return NONCE in json.dumps(self.arguments)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LiteLLMCompletionProber:
+        expect = self.expect
+        if not self.sends_nonce:
+            for name in ("text_contains", "text_regex"):
+                if NONCE in (getattr(expect, name) or ""):
+                    raise ValueError(f"expect.{name} uses {NONCE} but the arguments never send it")
+        return self
+
+
 class PolicyRule(_Model):
     """One allow or deny rule; every field given must match."""
 
@@ -516,19 +578,27 @@ class TargetPolicyConfig(_Model):
 class Module(_Model):
     """One probe module, as in blackbox_exporter."""
 
-    prober: Literal["mcp", "discovery"]
+    prober: Literal["mcp", "discovery", "litellm_completion"]
     timeout: Duration = 10.0
     # Narrows the global target_policy for this module.
     target_policy: TargetPolicyConfig | None = None
     mcp: MCPProber = Field(default_factory=MCPProber)
     discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
+    litellm_completion: LiteLLMCompletionProber | None = None
 
     @model_validator(mode="after")
     def _blocks(self) -> Module:
-        if self.prober == "discovery" and "mcp" in self.model_fields_set:
-            raise ValueError("the mcp block belongs to prober mcp, not discovery")
+        if self.prober != "mcp" and "mcp" in self.model_fields_set:
+            raise ValueError(f"the mcp block belongs to prober mcp, not {self.prober}")
+        if self.prober == "litellm_completion" and self.litellm_completion is None:
+            raise ValueError("prober litellm_completion needs a litellm_completion block")
+        if self.prober != "litellm_completion" and self.litellm_completion is not None:
+            raise ValueError(
+                "the litellm_completion block belongs to prober litellm_completion, "
+                f"not {self.prober}"
+            )
         unused = "discovery" in self.model_fields_set and not self.runs_discovery
-        if self.prober == "mcp" and unused:
+        if self.prober != "discovery" and unused:
             raise ValueError(
                 "the discovery block is used only with mcp.discovery_on_auth_failure "
                 "or mcp.oauth2 without token_url"
@@ -538,8 +608,8 @@ class Module(_Model):
     @property
     def runs_discovery(self) -> bool:
         """Whether probes of this module may run authorization discovery."""
-        if self.prober == "discovery":
-            return True
+        if self.prober != "mcp":
+            return self.prober == "discovery"
         oauth2 = self.mcp.oauth2
         return self.mcp.discovery_on_auth_failure or (
             oauth2 is not None and oauth2.token_url is None
@@ -553,11 +623,15 @@ class Module(_Model):
     @property
     def tls_config(self) -> TLSConfig:
         """The TLS settings of the module's prober block."""
+        if self.litellm_completion is not None:
+            return self.litellm_completion.tls_config
         return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
 
     @property
     def limits(self) -> Limits:
         """The limits of the module's prober block."""
+        if self.litellm_completion is not None:
+            return self.litellm_completion.limits
         return self.discovery.limits if self.prober == "discovery" else self.mcp.limits
 
 
@@ -664,6 +738,9 @@ def parse(text: str, source: str) -> RuntimeConfig:
         ):
             problems.append(f"{where}.bearer_token: {problem}")
         problems += _litellm_secret_problems(module.mcp.litellm, f"{where}.litellm")
+        problems += _completion_secret_problems(
+            module.litellm_completion, f"modules.{name}.litellm_completion"
+        )
         try:
             context = module.tls_config.build()
         except (OSError, ssl.SSLError) as exc:
@@ -696,6 +773,20 @@ def _litellm_secret_problems(gateway: LiteLLMGateway | None, where: str) -> list
             secrets.append(("direct_probe.bearer_token", direct.bearer_token))
         if direct.oauth2 is not None:
             secrets.append(("direct_probe.oauth2.client_secret", direct.oauth2.client_secret))
+    return [
+        f"{where}.{name}: {problem}"
+        for name, secret in secrets
+        if (problem := secret.check()) is not None
+    ]
+
+
+def _completion_secret_problems(block: LiteLLMCompletionProber | None, where: str) -> list[str]:
+    """Secrets of a litellm_completion block that cannot be read now, one line each."""
+    if block is None:
+        return []
+    secrets = [(f"upstream_headers.{h}", s) for h, s in block.upstream_headers.items()]
+    if block.api_key is not None:
+        secrets.insert(0, ("api_key", block.api_key))
     return [
         f"{where}.{name}: {problem}"
         for name, secret in secrets

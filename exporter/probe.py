@@ -14,6 +14,7 @@ import structlog
 from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
+from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
@@ -22,7 +23,11 @@ from .probers.mcp import probe_mcp
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
-PROBERS: Final[dict[str, ProbeFn]] = {"mcp": probe_mcp, "discovery": probe_discovery}
+PROBERS: Final[dict[str, ProbeFn]] = {
+    "mcp": probe_mcp,
+    "discovery": probe_discovery,
+    "litellm_completion": probe_litellm_completion,
+}
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0
 

@@ -19,7 +19,20 @@ INVALID = {
     "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
     "expect.required_tools need step tools_list",
     "invalid-no-modules.yml": "modules: at least one module is required",
-    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp or discovery",
+    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp, discovery or "
+    "litellm_completion",
+    "invalid-completion-api-key-env-unset.yml": "modules.m.litellm_completion.api_key: "
+    "environment variable MCP_EXPORTER_TEST_UNSET_VARIABLE is not set",
+    "invalid-completion-block-for-mcp.yml": "modules.m: the litellm_completion block belongs "
+    "to prober litellm_completion, not mcp",
+    "invalid-completion-block-missing.yml": "modules.m: prober litellm_completion needs a "
+    "litellm_completion block",
+    "invalid-completion-endpoint.yml": "modules.m.litellm_completion.endpoint: 'completions' "
+    "is not one of chat_completions or responses",
+    "invalid-completion-mcp-block.yml": "modules.m: the mcp block belongs to prober mcp, not "
+    "litellm_completion",
+    "invalid-completion-nonce-unsent.yml": "modules.m.litellm_completion: expect.text_contains "
+    "uses {nonce} but the arguments never send it",
     "invalid-oauth2-and-bearer.yml": "modules.m.mcp: oauth2 and bearer_token or an "
     "Authorization header contradict each other",
     "invalid-oauth2-auth-method.yml": "modules.m.mcp.oauth2.auth_method: 'private_key_jwt' is "
