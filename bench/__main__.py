@@ -118,14 +118,14 @@ class Bench:
     def exporter(
         self, name: str = "exporter", directory: Path | None = None
     ) -> tuple[Proc, int, float]:
-        port = procs.free_port()
         exporter_argv = self.exporter_argv
         if directory is not None:
             exporter_argv = [sys.executable, "-m", "exporter"]
         argv = [
             *exporter_argv,
             f"--config.file={self.config}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            # Port 0: the kernel picks a free port, found from the process's own sockets.
+            "--web.listen-address=127.0.0.1:0",
         ]
         started = time.perf_counter()
         proc = procs.start(
@@ -135,6 +135,7 @@ class Bench:
             log_dir=self.run_dir,
             cwd=directory or self.exporter_dir,
         )
+        port = procs.wait_listening(proc)
         procs.wait_ready(port, "/-/ready", proc)
         ready = time.perf_counter() - started
         return proc, port, ready
@@ -349,6 +350,8 @@ class Bench:
             "max_probes_per_second": best["probes_per_second"],
             "cpu_ms_per_probe_at_max": best["cpu_ms_per_probe"],
             "min_cpu_ms_per_probe": min(r["cpu_ms_per_probe"] for r in rows if r["probes"] > 0),
+            # What one core would carry at the measured CPU cost, whatever else ran beside.
+            "cpu_bound_probes_per_second": 1000 / best["cpu_ms_per_probe"],
             "stub_sessions_left_open": stub_stats["sessions_open"],
         }
 
@@ -357,17 +360,17 @@ class Bench:
         rate = 200.0
         stub, stub_port = self.stub("stub-blackbox", 0.0)
         exporter, port, _ = self.exporter("exporter-single")
-        bb_port = procs.free_port()
         blackbox = procs.start(
             "blackbox",
             [
                 BLACKBOX,
                 f"--config.file={self.blackbox_config}",
-                f"--web.listen-address=127.0.0.1:{bb_port}",
+                "--web.listen-address=127.0.0.1:0",
             ],
             cpu=self.measured_cpu,
             log_dir=self.run_dir,
         )
+        bb_port = procs.wait_listening(blackbox)
         runs: dict[str, Any] = {}
         with procs.running(stub, exporter, blackbox):
             procs.wait_ready(bb_port, "/-/healthy", blackbox)
@@ -658,8 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--nice",
         type=int,
-        default=-10 if os.geteuid() == 0 else 0,
-        help="priority of the benchmark's processes (default -10 as root, else 0)",
+        default=0,
+        help="nice value of the benchmark's processes (negative values need root)",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     parser.add_argument(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -31,7 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--module", default="bench_full")
     args = parser.parse_args(argv)
-    procs.NICE = -10 if os.geteuid() == 0 else 0
     settings = argparse.Namespace(quick=True, no_pin=False, exporter_dir=None, levels=None)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     bench = Bench(settings, run_dir)
@@ -56,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = bench.load(spec, [proc])
                 completed = result["completed_in_window"]
                 costs[name] = 1000 * result["cpu"][proc.name] / max(1, completed)
+                failed = sum(1 for r in result["records"] if not r[5])
+                if failed:
+                    print(f"{name}: {failed} probes failed", flush=True)
                 per[name].append(costs[name])
             ratios.append(costs["b"] / costs["a"])
             print(f"a {costs['a']:.3f} ms  b {costs['b']:.3f} ms  b/a {ratios[-1]:.3f}", flush=True)

@@ -15,6 +15,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # The benchmark's processes run ahead of other work on a shared machine when we may raise their
 # priority (root): the background load then takes only what they leave. Set by the orchestrator.
+# Under sched_autogroup (the default for desktop-like kernels) nice orders only the processes of
+# one session, so it does not keep other sessions' load off the measured CPU.
 NICE = 0
 
 
@@ -23,11 +25,38 @@ def cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def listening_ports(pid: int) -> list[int]:
+    """TCP ports the process listens on (from its socket fds and /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                # fields: sl, local_address, rem_address, st, ..., inode (index 9)
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def wait_listening(proc: Proc, timeout: float = 15.0, poll: float = 0.002) -> int:
+    """The port `proc` listens on, once it does (it was started on port 0: no race for ports)."""
+    started = time.perf_counter()
+    while True:
+        ports = listening_ports(proc.pid)
+        if ports:
+            return ports[0]
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode} before listening")
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"{proc.name} did not listen within {timeout}s")
+        time.sleep(poll)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -140,6 +140,14 @@ def table(results: dict[str, Any]) -> str:
                             f"{q['stub_lateness_ms']['p99']:.2f}",
                         )
                     )
+        for cond in ("no_load", "under_load"):
+            ours = fid[cond]["exporter"]["worst_p99_ms"]
+            floor = fid[cond]["bare_client"]["worst_p99_ms"]
+            lines.append(
+                f"\n{cond.replace('_', ' ').capitalize()}: worst-phase p99 {ours:.2f} ms through "
+                f"the exporter, {floor:.2f} ms from the bare client (the floor on this machine "
+                f"at that moment)."
+            )
         ul = fid["under_load"]
         lines.append(
             f"\nUnder load: {ul['achieved_per_second']:.0f} probes/s achieved, "
@@ -184,6 +192,18 @@ def table(results: dict[str, Any]) -> str:
                     f"{1000 * (cpu.get('load') or 0) / n:.2f}",
                 )
             )
+    if cap:
+        lines.append(
+            f"\nAt its CPU cost per probe, one fully available core would carry "
+            f"{cap['cpu_bound_probes_per_second']:.0f} full probes/s (1000 / CPU ms per probe at "
+            "the highest throughput measured)."
+        )
+    if cap:
+        lines.append(
+            f"\nAt its CPU cost per probe, one fully available core would carry "
+            f"{cap['cpu_bound_probes_per_second']:.0f} full probes/s (1000 / CPU ms per probe at "
+            "the highest throughput measured)."
+        )
     bb = results.get("versus_blackbox")
     if bb:
         lines += [
