@@ -523,10 +523,14 @@ class LiteLLMCompletionProber(_Model):
     @property
     def sends_nonce(self) -> bool:
         """Whether the tool's arguments carry the nonce."""
-        return NONCE in json.dumps(self.arguments)
+        return NONCE in json.dumps(self.arguments, default=str)
 
     @model_validator(mode="after")
     def _consistent(self) -> LiteLLMCompletionProber:
+        try:
+            json.dumps(self.arguments, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError("arguments must be JSON values (quote dates and times)") from None
         expect = self.expect
         if not self.sends_nonce:
             for name in ("text_contains", "text_regex"):

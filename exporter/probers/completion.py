@@ -204,7 +204,7 @@ def substitute(value: Any, nonce: str) -> Any:
     if isinstance(value, list):
         return [substitute(v, nonce) for v in value]
     if isinstance(value, dict):
-        return {k: substitute(v, nonce) for k, v in value.items()}
+        return {substitute(k, nonce): substitute(v, nonce) for k, v in value.items()}
     return value
 
 
@@ -281,6 +281,7 @@ async def _probe(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings:
         model=settings.model,
         server=settings.server,
         tool=settings.tool,
+        nonce=nonce,
     )
     with ctx.step(PHASE_REQUEST, GATEWAY_HOP):
         response = await ctx.http.request(
@@ -430,7 +431,6 @@ def check(
             "refused the gateway (an mcp module with a litellm block shows its outcome)",
         )
     if name not in listed:
-        ctx.hops[UPSTREAM_HOP] = True
         raise ProbeFailure(
             UPSTREAM_HOP,
             PHASE_LIST,
