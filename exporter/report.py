@@ -91,6 +91,7 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
             if (value := outcome.registry.value("probe_hop_success", {"hop": hop})) is not None
         },
         "litellm": ctx.extra.get("litellm"),
+        "completion": ctx.extra.get("completion"),
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
@@ -137,6 +138,15 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         for server, upstream in gateway["upstreams"].items():
             lines.append(f"    upstream  {server:<18} {upstream['status']}")
         lines.append(f"    issues    {', '.join(gateway['issues']) or 'none'}")
+    completion = data["completion"]
+    if completion is not None:
+        listed = completion["listed"]
+        calls = completion["calls"]
+        lines.append(
+            f"  completion  {completion['endpoint']} model {completion['model']}, tool "
+            f"{completion['tool']}: listed {'-' if listed is None else listed} tools, called "
+            f"{'-' if calls is None else calls} times"
+        )
     for hop, ok in data["hops"].items():
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:

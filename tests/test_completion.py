@@ -260,6 +260,8 @@ async def test_probe_endpoint_and_report(
     assert "completion_request" in text
     assert "gateway_to_upstream" in text
     assert "tool_call" in text
+    assert "completion  chat_completions model mcp-probe, tool open-http500: listed 4 tools" in text
+    assert report.as_dict(outcome)["completion"]["calls"] == 1
 
 
 def test_parsers_ignore_malformed_answers() -> None:
