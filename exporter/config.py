@@ -677,17 +677,20 @@ class RuntimeConfig:
     modules: Mapping[str, RuntimeModule]
 
 
+_BRANCH_NAMES: Final = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after[_from_string(), Secret]",):
-            continue
-        elif part.startswith(("function-", "literal[", "str", "constrained-")):
+        elif part in _BRANCH_NAMES or "[" in part or part.startswith("constrained-"):
             # pydantic's union branch names are noise for a reader of the YAML file.
             continue
         else:
+            if not part.isprintable() or any(c in part for c in " .:"):
+                part = repr(part)  # keeps a problem on one line and its location unambiguous
             out += f".{part}" if out else part
     return out or "(top level)"
 
@@ -710,6 +713,8 @@ def parse(text: str, source: str) -> RuntimeConfig:
     """Parse and validate YAML text; raise ConfigError with one line per problem."""
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(source, ["invalid YAML: nested too deeply"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""

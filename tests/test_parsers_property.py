@@ -283,24 +283,12 @@ def test_config_parse_raises_only_config_error(text: str) -> None:
     assert all(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="PyYAML composes nested flow collections recursively; config.parse lets the "
-    "RecursionError escape instead of reporting a ConfigError",
-)
 def test_config_parse_deeply_nested_yaml() -> None:
     """A pathologically nested YAML document is a ConfigError, not a crash."""
     with pytest.raises(config.ConfigError):
         config.parse("[" * 5000 + "]" * 5000, "nested.yml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a key's text goes into the problem's location unquoted, so a key with a line "
-    "break splits the one-line problem",
-)
 def test_config_problem_stays_on_one_line() -> None:
     """A key with a line break in it still gives one line per problem."""
     with pytest.raises(config.ConfigError) as caught:
