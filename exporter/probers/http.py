@@ -24,6 +24,8 @@ from .failure import Hop, ProbeFailure
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _READ_CHUNK: Final = 65536
+# What a chunk costs beyond its bytes, in bytes' worth of work (for yielding to the loop).
+_CHUNK_OVERHEAD: Final = 512
 _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 
 # Called with (phase, seconds) for dns, connect and tls.
@@ -159,6 +161,7 @@ class Response:
         self._body_iter = self._raw_chunks()
         total = 0
         cap = self._session.limits.max_body_bytes
+        work = 0
         async for chunk in self._body_iter:
             total += len(chunk)
             if total > cap:
@@ -170,6 +173,12 @@ class Response:
                     f"response body from {self.url} exceeds {cap} bytes",
                 )
             yield chunk
+            # Reads return at once while data is buffered, so a fast target would hold the
+            # event loop for its whole body; let other probes and /metrics in regularly.
+            work += len(chunk) + _CHUNK_OVERHEAD
+            if work >= _READ_CHUNK:
+                work = 0
+                await asyncio.sleep(0)
         self._finish()
 
     async def read(self) -> bytes:

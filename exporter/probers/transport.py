@@ -20,6 +20,7 @@ from .www_authenticate import bearer_challenge, parse_www_authenticate
 ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
 _MAX_RESUMES: Final = 3
+_LOGGED_SERVER_MESSAGES: Final = 5
 # Versions whose later requests carry MCP-Protocol-Version (MUST from 2025-06-18).
 _VERSION_HEADER_FROM: Final = ("2025-06-18", "2025-11-25", "2026-07-28")
 MODERN_VERSION: Final = "2026-07-28"
@@ -91,6 +92,7 @@ class StreamableHTTP(Transport):
         self.headers = dict(headers)
         self.hop = hop
         self._next_id = 0
+        self._server_messages = 0
         self.response_headers: dict[str, list[str]] = {}
 
     def _request_headers(self, method: str, params: dict[str, Any] | None) -> dict[str, str]:
@@ -282,8 +284,11 @@ class StreamableHTTP(Transport):
             return None  # priming events carry an id and empty data
         message = jsonrpc.decode(event.data, self.hop, phase)
         if isinstance(message, dict) and "method" in message:
-            # A server request or notification interleaved before our response.
-            self.ctx.log.debug("server message on stream", method=str(message["method"])[:80])
+            # A server request or notification interleaved before our response; a flood of
+            # them is logged by its first few only.
+            self._server_messages += 1
+            if self._server_messages <= _LOGGED_SERVER_MESSAGES:
+                self.ctx.log.debug("server message on stream", method=str(message["method"])[:80])
             return None
         return jsonrpc.result_of(message, request_id, self.hop, phase)
 
