@@ -556,11 +556,14 @@ async def _probe(
         findings.issues |= found
 
     step_headers: dict[str, Any] = ctx.extra.get("step_headers", {})
+    # Only a 2xx answer reached LiteLLM's MCP handler and carries debug headers: a step that
+    # passed, or a tool call whose result was an error.
+    tool_answered = failure is not None and failure.reason in ("tool_error", "expectation_failed")
     answered = next(
         (
             step_headers[s]
             for s in ("tools_list", "tool_call", "resources_list", "prompts_list")
-            if step_headers.get(s)
+            if step_headers.get(s) and (ctx.steps.get(s) or (s == "tool_call" and tool_answered))
         ),
         None,
     )
