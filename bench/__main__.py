@@ -444,7 +444,7 @@ class Bench:
                 [exporter, stub],
             )
             fds_end = procs.open_fds(exporter.pid)
-            time.sleep(2.0)
+            drained = _wait_drained(port, 60.0)
             fds_after = procs.open_fds(exporter.pid)
             rss_after = procs.rss_bytes(exporter.pid)
             peak = procs.peak_rss_bytes(exporter.pid)
@@ -473,6 +473,7 @@ class Bench:
             "fds_before": fds_before,
             "fds_end_of_window": fds_end,
             "fds_after_drain": fds_after,
+            "drain_seconds": drained,
             "max_in_flight": result["max_in_flight"],
             "other_load_on_measured_cpu": result.get("noise_on_measured_cpu"),
             "cpu_seconds": result["cpu"],
@@ -629,6 +630,19 @@ def _blackbox_version() -> str:
     except OSError:
         return "unknown"
     return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else "unknown"
+
+
+def _wait_drained(port: int, limit: float) -> float | None:
+    """Seconds until the exporter reports no probe in flight (None: not within `limit`)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        text = procs.http_get(port, "/metrics").decode()
+        for line in text.splitlines():
+            if line.startswith("mcp_exporter_probes_in_flight ") and float(line.split()[1]) == 0:
+                time.sleep(0.5)  # the last probes' sockets close just after their answers
+                return time.perf_counter() - started
+        time.sleep(0.2)
+    return None
 
 
 def _git(*args: str) -> str:

@@ -192,13 +192,7 @@ def table(results: dict[str, Any]) -> str:
                     f"{1000 * (cpu.get('load') or 0) / n:.2f}",
                 )
             )
-    if cap:
-        lines.append(
-            f"\nAt its CPU cost per probe, one fully available core would carry "
-            f"{cap['cpu_bound_probes_per_second']:.0f} full probes/s (1000 / CPU ms per probe at "
-            "the highest throughput measured)."
-        )
-    if cap:
+    if cap and "cpu_bound_probes_per_second" in cap:
         lines.append(
             f"\nAt its CPU cost per probe, one fully available core would carry "
             f"{cap['cpu_bound_probes_per_second']:.0f} full probes/s (1000 / CPU ms per probe at "
