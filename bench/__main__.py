@@ -726,11 +726,14 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {bench.load_cpu})
     started = time.time()
     sections = args.only or list(SECTIONS)
-    for section in sections:
-        if section == "versus_blackbox" and not Path(BLACKBOX).exists():
-            _say("blackbox_exporter is not installed; skipping the comparison")
-            continue
-        getattr(bench, section)()
+    try:
+        for section in sections:
+            if section == "versus_blackbox" and not Path(BLACKBOX).exists():
+                _say("blackbox_exporter is not installed; skipping the comparison")
+                continue
+            getattr(bench, section)()
+    finally:
+        procs.stop_all()
     results: dict[str, Any] = {
         "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 1),

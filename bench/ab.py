@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = argparse.Namespace(quick=True, no_pin=False, exporter_dir=None, levels=None)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     bench = Bench(settings, run_dir)
+    try:
+        return _compare(args, bench)
+    finally:
+        procs.stop_all()
+
+
+def _compare(args: argparse.Namespace, bench: Bench) -> int:
     stub, stub_port = bench.stub("stub-ab", 0.0)
     a, a_port, _ = bench.exporter("exporter-a", args.a.resolve())
     b, b_port, _ = bench.exporter("exporter-b", args.b.resolve())

@@ -18,6 +18,7 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Under sched_autogroup (the default for desktop-like kernels) nice orders only the processes of
 # one session, so it does not keep other sessions' load off the measured CPU.
 NICE = 0
+STARTED: list[Proc] = []
 
 
 def cpus() -> list[int]:
@@ -191,7 +192,16 @@ def start(
         cwd=cwd,
         text=stdout_pipe,
     )
-    return Proc(name, popen, log)
+    proc = Proc(name, popen, log)
+    STARTED.append(proc)
+    return proc
+
+
+def stop_all() -> None:
+    """Stop every process still running (a section that failed half-way leaves none behind)."""
+    for proc in STARTED:
+        proc.stop()
+    STARTED.clear()
 
 
 def wait_ready(
