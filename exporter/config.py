@@ -6,6 +6,7 @@ location of the problem and a one-line reason, so a bad file never half-loads.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -31,6 +32,7 @@ from pydantic import (
 )
 
 from .policy import PolicyChain, Rule, TargetPolicy, rule
+from .redact import is_sensitive_header
 from .tokens import TokenCache
 
 PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
@@ -51,7 +53,6 @@ _SIZES: Final = {
     "GB": 1000**3,
     "GiB": 1024**3,
 }
-_SENSITIVE_HEADER_RE: Final = re.compile(r"auth|cookie|key|token|secret|passw|session", re.I)
 
 
 class ConfigError(Exception):
@@ -856,6 +857,20 @@ def _mask(data: Any, model: Any) -> Any:
     return data
 
 
-def is_sensitive_header(name: str) -> bool:
-    """Headers whose values are credentials even when given inline."""
-    return bool(_SENSITIVE_HEADER_RE.search(name))
+def secret_values(model: Any) -> list[str]:
+    """The current values of every Secret in a config model (for scrubbing probe output)."""
+    found: list[str] = []
+    if isinstance(model, Secret):
+        # An unreadable secret cannot have been sent, so there is nothing to scrub.
+        with contextlib.suppress(OSError, KeyError):
+            found.append(model.reveal())
+    elif isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            found.extend(secret_values(getattr(model, name)))
+    elif isinstance(model, dict):
+        for value in model.values():
+            found.extend(secret_values(value))
+    elif isinstance(model, list | tuple):
+        for value in model:
+            found.extend(secret_values(value))
+    return found

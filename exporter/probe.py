@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
-from .config import RuntimeModule, module_yaml
+from .config import RuntimeModule, module_yaml, secret_values
 from .history import ProbeLog
 from .metrics import ProbeRegistry
 from .probers.completion import probe_litellm_completion
@@ -20,6 +20,7 @@ from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
 from .probers.litellm import probe_litellm
 from .probers.mcp import probe_mcp
+from .redact import Redactor
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
@@ -138,7 +139,9 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
             log.warning("closing connections took too long")
     duration = time.perf_counter() - started
     success = failure is None
+    redact = _redactor(ctx)
     if failure is not None:
+        failure.detail = redact(failure.detail)
         log.error(
             "probe failed",
             hop=failure.hop,
@@ -148,8 +151,18 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
         )
     else:
         log.info("probe succeeded", duration_seconds=round(duration, 6))
+    log.lines = [redact(line) for line in log.lines]
+    ctx.notes = [redact(note) for note in ctx.notes]
     _finish_registry(ctx, success, duration, failure)
     return ProbeOutcome(success, registry, log, duration, failure, ctx)
+
+
+def _redactor(ctx: ProbeContext) -> Redactor:
+    """Every credential this probe configured or sent (tokens fetched on the way included)."""
+    redactor = ctx._http.redactor if ctx._http is not None else Redactor()
+    for secret in secret_values(ctx.module.config):
+        redactor.add(secret)
+    return redactor
 
 
 def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:

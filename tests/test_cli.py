@@ -207,3 +207,47 @@ def test_one_shot_bad_input() -> None:
     result = run_cli("probe", "http://127.0.0.1/", "--module", "nope")
     assert result.returncode == 2
     assert "unknown module 'nope'" in result.stderr
+
+
+async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
+    """A server echoing the Authorization header in its error body leaks nothing."""
+    from aiohttp import web
+
+    from exporter.app import Settings, create_app
+    from tests import fakes
+    from tests.conftest import Exporter
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(status=400, text=f"bad request with {request.headers['Authorization']}")
+
+    async def echo_forbidden(request: web.Request) -> web.Response:
+        return web.Response(status=403, text=f"denied for {request.headers['X-Api-Key']}")
+
+    config = tmp_path / "c.yml"
+    config.write_text(
+        f"modules:\n  m: {{prober: mcp, mcp: {{bearer_token: {INLINE}}}}}\n"
+        f"  h: {{prober: mcp, mcp: {{headers: {{X-Api-Key: {HEADER_SECRET}}}}}}}\n"
+    )
+    from aiohttp import ClientSession
+    from aiohttp.test_utils import TestServer
+
+    server = TestServer(create_app(Settings(config_file=config)), host="127.0.0.1")
+    await server.start_server()
+    exporter = Exporter(server, ClientSession())
+    try:
+        texts = []
+        for module, handler in (("m", echo), ("h", echo_forbidden)):
+            async with fakes.serve(handler) as url:
+                texts.append((await exporter.get("/probe", target=url, module=module))[1])
+                texts.append(
+                    (await exporter.get("/probe", target=url, module=module, debug="true"))[1]
+                )
+        texts.append((await exporter.get("/logs", id="1"))[1])
+        everything = "\n".join(texts)
+        assert "bad request with <secret>" in everything
+        assert "denied for <secret>" in everything
+        assert INLINE not in everything
+        assert HEADER_SECRET not in everything
+    finally:
+        await exporter.client.close()
+        await server.close()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
+from ..redact import Redactor, header_secrets
 from .failure import Hop, ProbeFailure
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -326,6 +327,8 @@ class HTTPSession:
     setup_seconds: float = 0.0
     # The connection phase under way (dns, connect, tls), for attributing a timeout.
     current_setup: str | None = None
+    # Every credential sent, so the probe's log and notes can be scrubbed of echoes.
+    redactor: Redactor = field(default_factory=Redactor)
     _idle: dict[tuple[str, str, int], list[_Connection]] = field(default_factory=dict)
     _all: list[_Connection] = field(default_factory=list)
 
@@ -401,6 +404,8 @@ class HTTPSession:
                 )
             names.add(name.lower())
             lines.append(f"{name}: {value}")
+            for secret in header_secrets(name, value):
+                self.redactor.add(secret)
         if "user-agent" not in names:
             lines.append(f"User-Agent: {self.user_agent}")
         lines.append("Accept-Encoding: identity")

@@ -200,7 +200,13 @@ class StreamableHTTP(Transport):
         status = response.status
         if status in (401, 403):
             sent = any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
-            return _challenge_failure(self.ctx, response, self.hop, phase, sent)
+            failure = _challenge_failure(self.ctx, response, self.hop, phase, sent)
+            # The body often names what was refused (a gateway's server list, a scope).
+            excerpt = await _error_body(response)
+            if excerpt:
+                self.ctx.extra["error_body"] = excerpt
+                failure.detail = f"{failure.detail}: {excerpt}"
+            return failure
         excerpt = await _error_body(response)
         self.ctx.extra["error_body"] = excerpt
         lowered = excerpt.lower()

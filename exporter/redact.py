@@ -1,0 +1,57 @@
+"""Keeping credentials out of everything a probe writes down.
+
+Secrets are masked where they are configured (/config, debug output), but a probe also writes
+text that came from elsewhere: error bodies, challenges, notes. A hostile or careless server can
+echo a request's Authorization header back in an error body, so every credential a probe sent is
+also scrubbed from its log, notes and failure detail before anyone sees them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+SENSITIVE_HEADER_RE: Final = re.compile(r"auth|cookie|key|token|secret|passw|session", re.I)
+MASK: Final = "<secret>"
+# Shorter values are too likely to occur in ordinary text to be replaced blindly.
+_MIN_LENGTH: Final = 6
+
+
+def is_sensitive_header(name: str) -> bool:
+    """Headers whose values are credentials even when given inline."""
+    return bool(SENSITIVE_HEADER_RE.search(name))
+
+
+def header_secrets(name: str, value: str) -> list[str]:
+    """The credential parts of a sensitive header's value (whole value and scheme-less part)."""
+    if not is_sensitive_header(name):
+        return []
+    parts = [value]
+    _scheme, sep, rest = value.partition(" ")
+    if sep and rest:
+        parts.append(rest.strip())
+    return parts
+
+
+class Redactor:
+    """Replaces known secret values in text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Remember a value to scrub."""
+        if len(secret) >= _MIN_LENGTH:
+            self._secrets.add(secret)
+
+    def __call__(self, text: str) -> str:
+        """`text` with every known secret replaced by the mask (longest first)."""
+        if not self._secrets:
+            return text
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
