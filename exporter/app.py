@@ -126,7 +126,7 @@ async def handle_probe(request: web.Request) -> web.Response:
         success=outcome.success,
         reason=outcome.reason,
         duration=outcome.duration,
-        log=outcome.log.text(),
+        log=outcome.log,
     )
     failure = outcome.failure
     logger.info(

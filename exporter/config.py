@@ -12,7 +12,7 @@ import json
 import os
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -734,25 +734,17 @@ def parse(text: str, source: str) -> RuntimeConfig:
         raise ConfigError(source, seen) from None
     problems: list[str] = []
     modules: dict[str, RuntimeModule] = {}
+    contexts: dict[TLSConfig, ssl.SSLContext] = {}
     for name, module in config.modules.items():
-        where = f"modules.{name}.mcp"
-        oauth2 = module.mcp.oauth2
-        if oauth2 is not None and (problem := oauth2.client_secret.check()) is not None:
-            problems.append(f"{where}.oauth2.client_secret: {problem}")
-        for header, secret in module.mcp.headers.items():
-            if (problem := secret.check()) is not None:
-                problems.append(f"{where}.headers.{header}: {problem}")
-        if (
-            module.mcp.bearer_token is not None
-            and (problem := module.mcp.bearer_token.check()) is not None
-        ):
-            problems.append(f"{where}.bearer_token: {problem}")
-        problems += _litellm_secret_problems(module.mcp.litellm, f"{where}.litellm")
-        problems += _completion_secret_problems(
-            module.litellm_completion, f"modules.{name}.litellm_completion"
-        )
+        problems += [
+            f"{where}: {problem}"
+            for where, secret in _secrets(module, f"modules.{name}")
+            if (problem := secret.check()) is not None
+        ]
         try:
-            context = module.tls_config.build()
+            # Modules with the same TLS settings share one context: building one costs ~40 ms.
+            context = contexts.get(module.tls_config) or module.tls_config.build()
+            contexts[module.tls_config] = context
         except (OSError, ssl.SSLError) as exc:
             problems.append(
                 f"modules.{name}.{module.block}.tls_config: cannot load certificates: {exc}"
@@ -767,41 +759,19 @@ def parse(text: str, source: str) -> RuntimeConfig:
     return RuntimeConfig(source, config, modules)
 
 
-def _litellm_secret_problems(gateway: LiteLLMGateway | None, where: str) -> list[str]:
-    """Secrets of a litellm block that cannot be read now, one line each."""
-    if gateway is None:
-        return []
-    secrets: list[tuple[str, Secret]] = []
-    if gateway.api_key is not None:
-        secrets.append(("api_key", gateway.api_key))
-    for server, headers in gateway.upstream_headers.items():
-        secrets += [(f"upstream_headers.{server}.{h}", s) for h, s in headers.items()]
-    direct = gateway.direct_probe
-    if direct is not None:
-        secrets += [(f"direct_probe.headers.{h}", s) for h, s in direct.headers.items()]
-        if direct.bearer_token is not None:
-            secrets.append(("direct_probe.bearer_token", direct.bearer_token))
-        if direct.oauth2 is not None:
-            secrets.append(("direct_probe.oauth2.client_secret", direct.oauth2.client_secret))
-    return [
-        f"{where}.{name}: {problem}"
-        for name, secret in secrets
-        if (problem := secret.check()) is not None
-    ]
-
-
-def _completion_secret_problems(block: LiteLLMCompletionProber | None, where: str) -> list[str]:
-    """Secrets of a litellm_completion block that cannot be read now, one line each."""
-    if block is None:
-        return []
-    secrets = [(f"upstream_headers.{h}", s) for h, s in block.upstream_headers.items()]
-    if block.api_key is not None:
-        secrets.insert(0, ("api_key", block.api_key))
-    return [
-        f"{where}.{name}: {problem}"
-        for name, secret in secrets
-        if (problem := secret.check()) is not None
-    ]
+def _secrets(model: Any, where: str) -> Iterator[tuple[str, Secret]]:
+    """Every Secret in a config model, with its dotted location."""
+    if isinstance(model, Secret):
+        yield where, model
+    elif isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            yield from _secrets(getattr(model, name), f"{where}.{name}")
+    elif isinstance(model, dict):
+        for key, value in model.items():
+            yield from _secrets(value, f"{where}.{key}")
+    elif isinstance(model, list | tuple):
+        for index, value in enumerate(model):
+            yield from _secrets(value, f"{where}[{index}]")
 
 
 def load(path: Path | None) -> RuntimeConfig:
@@ -860,17 +830,8 @@ def _mask(data: Any, model: Any) -> Any:
 def secret_values(model: Any) -> list[str]:
     """The current values of every Secret in a config model (for scrubbing probe output)."""
     found: list[str] = []
-    if isinstance(model, Secret):
+    for _where, secret in _secrets(model, ""):
         # An unreadable secret cannot have been sent, so there is nothing to scrub.
         with contextlib.suppress(OSError, KeyError):
-            found.append(model.reveal())
-    elif isinstance(model, BaseModel):
-        for name in type(model).model_fields:
-            found.extend(secret_values(getattr(model, name)))
-    elif isinstance(model, dict):
-        for value in model.values():
-            found.extend(secret_values(value))
-    elif isinstance(model, list | tuple):
-        for value in model:
-            found.extend(secret_values(value))
+            found.append(secret.reveal())
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,21 +19,24 @@ def _logfmt_value(value: Any) -> str:
 
 @dataclass
 class ProbeLog:
-    """Log lines of one probe, kept for debug output and /logs (bounded)."""
+    """Log entries of one probe, kept for debug output and /logs (bounded).
+
+    Entries are formatted only when read: most probes' logs are never looked at, and
+    formatting every line of every probe was a measurable share of a probe's CPU.
+    """
 
     max_lines: int = 500
     started: float = field(default_factory=time.time)
-    lines: list[str] = field(default_factory=list)
+    entries: list[tuple[float, str, str, dict[str, Any]]] = field(default_factory=list)
     dropped: int = 0
+    # Applied to every rendered line: scrubs credentials echoed back by a target.
+    redactor: Callable[[str], str] | None = None
 
     def _add(self, level: str, msg: str, fields: dict[str, Any]) -> None:
-        if len(self.lines) >= self.max_lines:
+        if len(self.entries) >= self.max_lines:
             self.dropped += 1
             return
-        offset = time.time() - self.started
-        parts = [f"t={offset:.6f}", f"level={level}", f"msg={_logfmt_value(msg)}"]
-        parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
-        self.lines.append(" ".join(parts))
+        self.entries.append((time.time() - self.started, level, msg, fields))
 
     def debug(self, msg: str, **fields: Any) -> None:
         """Detail of one exchange."""
@@ -49,6 +53,17 @@ class ProbeLog:
     def error(self, msg: str, **fields: Any) -> None:
         """What failed the probe."""
         self._add("error", msg, fields)
+
+    @property
+    def lines(self) -> list[str]:
+        """The entries as logfmt lines."""
+        out = []
+        for offset, level, msg, fields in self.entries:
+            parts = [f"t={offset:.6f}", f"level={level}", f"msg={_logfmt_value(msg)}"]
+            parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
+            line = " ".join(parts)
+            out.append(self.redactor(line) if self.redactor else line)
+        return out
 
     def text(self) -> str:
         """All lines, newline-terminated."""
@@ -67,7 +82,12 @@ class ProbeRecord:
     success: bool
     reason: str
     duration: float
-    log: str
+    probe_log: ProbeLog
+
+    @property
+    def log(self) -> str:
+        """The probe's log, rendered now."""
+        return self.probe_log.text()
 
 
 class History:
@@ -86,7 +106,7 @@ class History:
         success: bool,
         reason: str,
         duration: float,
-        log: str,
+        log: ProbeLog,
     ) -> int:
         """Record a probe; returns its id."""
         probe_id = self._next_id

@@ -57,6 +57,11 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
 class AccessLogger(AbstractAccessLogger):
     """aiohttp access log lines as structured events (no query strings: they may hold URLs)."""
 
+    @property
+    def enabled(self) -> bool:
+        """aiohttp skips log() entirely when access logs would be dropped anyway."""
+        return logging.getLogger("mcp_exporter.access").isEnabledFor(logging.DEBUG)
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         structlog.get_logger("mcp_exporter.access").debug(
             "request",

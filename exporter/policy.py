@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -119,16 +119,36 @@ class PolicyChain:
     """Policies that must all accept: the global one, then the module's (which narrows it)."""
 
     policies: tuple[TargetPolicy, ...]
+    # A verdict depends only on (scheme, host, port[, ip]), so acceptances are remembered: every
+    # request of every probe to the same origin then skips the URL parsing and rule matching.
+    # Refusals are not cached (they raise). A reload builds a new chain and so a new cache.
+    _accepted: set[tuple[str, str, int, str]] = field(
+        default_factory=set, compare=False, repr=False
+    )
 
     def check_url(self, url: str) -> None:
         """See TargetPolicy.check_url."""
+        parts = urlsplit(url)
+        key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or 0, "")
+        if key in self._accepted:
+            return
         for policy in self.policies:
             policy.check_url(url)
+        self._remember(key)
 
     def check_address(self, url: str, host: str, ip: str, port: int) -> None:
         """See TargetPolicy.check_address."""
+        key = (url.partition(":")[0].lower(), host.lower(), port, ip)
+        if key in self._accepted:
+            return
         for policy in self.policies:
             policy.check_address(url, host, ip, port)
+        self._remember(key)
+
+    def _remember(self, key: tuple[str, str, int, str]) -> None:
+        if len(self._accepted) >= 65536:
+            self._accepted.clear()
+        self._accepted.add(key)
 
 
 def rule(

@@ -151,7 +151,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
         )
     else:
         log.info("probe succeeded", duration_seconds=round(duration, 6))
-    log.lines = [redact(line) for line in log.lines]
+    log.redactor = redact
     ctx.notes = [redact(note) for note in ctx.notes]
     _finish_registry(ctx, success, duration, failure)
     return ProbeOutcome(success, registry, log, duration, failure, ctx)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from .failure import Hop, ProbeFailure
 
@@ -17,9 +17,14 @@ class JSONRPCError(ProbeFailure):
         self.message = message
 
 
+# json.dumps with options builds a new encoder per call; one shared encoder is cheaper.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(message: dict[str, Any]) -> bytes:
     """Compact JSON for the wire."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text: str = _ENCODER.encode(message)
+    return text.encode("utf-8")
 
 
 def decode(data: bytes | str, hop: Hop, phase: str) -> Any:
