@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 PROVISIONING = ROOT / "grafana" / "provisioning"
 
@@ -28,8 +29,9 @@ BOARDS = {
     "mcp-gateway-auth.json": "mcp-exporter-gateway-auth",
 }
 
-# The metric names of the product contract (DESIGN.md, "Metrics"; the README's metric reference):
-# the probe registry, stored by Prometheus with the scrape's job/instance labels ...
+# The metric names of the product contract (DESIGN.md, "Metrics"; the README's metric reference,
+# which test_the_contract_is_the_readmes_metric_reference keeps in step with these lists): the probe
+# registry, stored by Prometheus with the scrape's job/instance labels ...
 PROBE_METRICS = frozenset(
     {
         "probe_success",
@@ -52,12 +54,22 @@ PROBE_METRICS = frozenset(
         "probe_oauth_step_duration_seconds",
         "probe_oauth_pkce_s256_supported",
         "probe_oauth_registration_supported",
+        "probe_oauth_resource_match",
+        "probe_oauth_default_endpoints_assumed",
+        "probe_oauth_token_from_cache",
+        "probe_oauth_token_error_info",
         "probe_litellm_auth_resolution",
+        "probe_litellm_server_auth_resolution",
         "probe_litellm_server_auth_type_info",
         "probe_litellm_oauth2_token_state",
         "probe_litellm_issue",
         "probe_litellm_upstream_status",
         "probe_litellm_upstream_tools",
+        "probe_litellm_completion_tools",
+        "probe_litellm_completion_tool_listed",
+        "probe_litellm_completion_tool_calls",
+        "probe_litellm_completion_gateway_duration_seconds",
+        "probe_litellm_completion_attempted_retries",
         "probe_hop_success",
     }
 )
@@ -73,6 +85,7 @@ EXPORTER_METRICS = frozenset(
         "mcp_exporter_probe_duration_seconds_count",
         "mcp_exporter_probes_in_flight",
         "mcp_exporter_module_unknown_total",
+        "mcp_exporter_probes_rejected_total",
     }
 )
 # Series Prometheus writes itself for every scrape target.
@@ -260,6 +273,35 @@ def interpolate(text: str, values: Mapping[str, str]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The README's metric reference.
+
+
+def readme_metric_reference() -> tuple[set[str], set[str]]:
+    """The metric names the README's metric reference documents: the probe registry's table, and
+    the exporter's own metrics in the paragraph after it (a histogram as its exposed series)."""
+    text = README.read_text()
+    start = text.index("\n## Metric reference\n")
+    end = text.index("\n## ", start + 1)
+    section = text[start:end]
+    table, _, after = section.partition("\nExporter (`/metrics`):")
+    assert after, "the metric reference has no paragraph on the exporter's own metrics"
+    probe = set()
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            first_cell = line.split("|")[1]
+            probe |= set(re.findall(r"`(\w+)`", first_cell))
+    paragraph = after.split("\n\n")[0]
+    exporter = set()
+    for name in re.findall(r"`(mcp_exporter_\w+)(?:\{[^}]*\})?`", paragraph):
+        histogram = f"`{name}` (histogram"
+        if histogram in paragraph:
+            exporter |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+        else:
+            exporter.add(name)
+    return probe, exporter
+
+
+# --------------------------------------------------------------------------------------------
 
 ALL_QUERIES = [q for name in BOARDS for q in queries(name)]
 
@@ -380,6 +422,15 @@ def test_every_metric_of_the_contract_is_on_a_board() -> None:
         "mcp_exporter_probe_duration_seconds_count",
     }
     assert sorted((PROBE_METRICS | EXPORTER_METRICS) - histogram - shown) == []
+
+
+def test_the_contract_is_the_readmes_metric_reference() -> None:
+    """The metric lists the boards and the end-to-end test are checked against are exactly what the
+    README's metric reference documents: a metric added there needs a panel, and a panel reads only
+    documented metrics."""
+    probe, exporter = readme_metric_reference()
+    assert sorted(probe ^ PROBE_METRICS) == []
+    assert sorted(exporter ^ EXPORTER_METRICS) == []
 
 
 def test_metric_name_extraction() -> None:
