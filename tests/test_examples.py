@@ -104,6 +104,21 @@ def test_probed_modules_are_built_in_and_fit_the_scrape_timeout() -> None:
         assert duration(builtin[module]["timeout"]) <= scrape_timeout - 0.5, module
 
 
+def test_gateway_jobs_name_the_modules_of_the_example_config() -> None:
+    """Jobs whose module is not built in (the LiteLLM ones) name a module of config/example.yml
+    with that prober, and ship without targets: the exporter needs that config file first."""
+    builtin = load(ROOT / "exporter" / "default.yml")["modules"]
+    documented = load(ROOT / "config" / "example.yml")["modules"]
+    probers = {"mcp_probe_gateway": "mcp", "mcp_probe_completion": "litellm_completion"}
+    for name, prober in probers.items():
+        (module,) = probe_jobs()[name]["params"]["module"]
+        assert module not in builtin, name
+        assert documented[module]["prober"] == prober, name
+        assert targets(probe_jobs()[name]) == [], name
+    gateway = documented[probe_jobs()["mcp_probe_gateway"]["params"]["module"][0]]
+    assert "litellm" in gateway["mcp"]
+
+
 def test_the_demo_targets_are_the_demo_server_and_a_closed_port() -> None:
     """The mcp job probes the demo server and a port nothing listens on (the failing example)."""
     assert targets(jobs()["mcp_probe"]) == [
