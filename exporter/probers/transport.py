@@ -30,9 +30,18 @@ class Transport:
     """What the MCP prober needs from a transport."""
 
     name = "unknown"
-    hop: Hop = "client_to_upstream"
     protocol_version: str | None = None
     session_id: str | None = None
+
+    def __init__(self, ctx: ProbeContext, url: str, headers: Mapping[str, str], hop: Hop) -> None:
+        self.ctx = ctx
+        self.url = url
+        self.headers = dict(headers)
+        self.hop: Hop = hop
+
+    def sent_credentials(self) -> bool:
+        """Whether requests carry credentials (so a 401 means they were rejected)."""
+        return any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
 
     async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
         """Send a request and return the result object of its response."""
@@ -87,10 +96,7 @@ class StreamableHTTP(Transport):
     name = "streamable_http"
 
     def __init__(self, ctx: ProbeContext, url: str, headers: Mapping[str, str], hop: Hop) -> None:
-        self.ctx = ctx
-        self.url = url
-        self.headers = dict(headers)
-        self.hop = hop
+        super().__init__(ctx, url, headers, hop)
         self._next_id = 0
         self._server_messages = 0
         self.response_headers: dict[str, list[str]] = {}
@@ -199,7 +205,7 @@ class StreamableHTTP(Transport):
     async def _status_failure(self, response: Response, method: str, phase: str) -> ProbeFailure:
         status = response.status
         if status in (401, 403):
-            sent = any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
+            sent = self.sent_credentials()
             failure = _challenge_failure(self.ctx, response, self.hop, phase, sent)
             # The body often names what was refused (a gateway's server list, a scope).
             excerpt = await _error_body(response)
@@ -332,10 +338,7 @@ class LegacySSE(Transport):
     name = "sse"
 
     def __init__(self, ctx: ProbeContext, url: str, headers: Mapping[str, str], hop: Hop) -> None:
-        self.ctx = ctx
-        self.url = url
-        self.headers = dict(headers)
-        self.hop = hop
+        super().__init__(ctx, url, headers, hop)
         self.endpoint: str | None = None
         self._stream: Response | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -358,7 +361,7 @@ class LegacySSE(Transport):
         )
         ctx.last_status = response.status
         if response.status in (401, 403):
-            sent = any(k.lower() in ("authorization", "x-litellm-api-key") for k in self.headers)
+            sent = self.sent_credentials()
             failure = _challenge_failure(ctx, response, self.hop, phase, sent)
             await response.aclose()
             raise failure
