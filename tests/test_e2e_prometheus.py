@@ -1,13 +1,18 @@
 """End to end: a real Prometheus scrapes the real exporter through examples/prometheus.yml's
-relabeling, probing a healthy MCP server over http and over https, a closed port, and an
+relabeling, probing a healthy MCP server over http and over https, a closed port, an
 OAuth-protected MCP server (authorization discovery, and MCP with a client-credentials token from a
-real authorization server); the boards' queries return data, the shipped rules evaluate, and the
-probe-failing alert travels through a real Alertmanager to a webhook this test runs.
+real authorization server, once with the right secret and once with a wrong one), an MCP server
+without OAuth metadata (discovery's 2025-03-26 fallback), and a real LiteLLM proxy (the aggregate
+`/mcp` over three upstreams with different auth, and an MCP call inside a chat completion); the
+boards' queries return data, the shipped rules evaluate, and the probe-failing alert travels through
+a real Alertmanager to a webhook this test runs.
 
 Only what a short test must change is rewritten: addresses become free ports on 127.0.0.1,
-intervals become one second, every rule's `for` becomes one second, and the exporter's built-in
-config lets the discovery module follow http metadata URLs on loopback and gains a module with the
-test client's credentials.
+intervals become one second (two for the LiteLLM jobs), every rule's `for` becomes one second, and
+the exporter's built-in config lets the discovery module follow http metadata URLs on loopback and
+gains the modules of the extra jobs: the test client's credentials (right and wrong), the discovery
+fallback, and the LiteLLM modules the example's gateway jobs name (the gateway key from the
+environment, as in config/example.yml's advice).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import pytest
 import trustme
 import yaml
 
+from tests.peers.litellm_proxy import LiteLLMProxy
 from tests.peers.mcp_servers import free_port
 from tests.peers.oauth import (
     DEFAULT_CLIENT,
@@ -55,6 +61,7 @@ from tests.test_dashboards import (
     queries,
     variables,
 )
+from tests.test_litellm import server_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -63,23 +70,32 @@ EXAMPLE_EXPORTER = "127.0.0.1:9675"
 EXAMPLE_HEALTHY = "http://127.0.0.1:9676/mcp"
 EXAMPLE_FAILING = "http://127.0.0.1:9677/mcp"
 SCRAPE_INTERVAL = 1.0
+# A LiteLLM probe takes ~0.2 s warm, longer under load: the gateway jobs get 1.5 s to answer.
+LITELLM_SCRAPE_INTERVAL = 2.0
 DEADLINE = 45.0
-
-pytestmark = pytest.mark.timeout(110)
-
-# Metrics these probes cannot produce: their panels must show nothing here (so this list stays
-# true), and are proven by the lint in test_dashboards.py only.
-NEEDS_ANOTHER_TARGET = dict.fromkeys(
-    [
-        "probe_litellm_auth_resolution",
-        "probe_litellm_server_auth_type_info",
-        "probe_litellm_oauth2_token_state",
-        "probe_litellm_issue",
-        "probe_litellm_upstream_status",
-        "probe_litellm_upstream_tools",
-    ],
-    "needs a gateway target: a LiteLLM proxy probed by a module with the litellm options",
+# The gateway key reaches the exporter's config through the environment, never inline.
+GATEWAY_KEY_ENV = "LITELLM_PROBE_KEY"
+# The upstreams behind the aggregate /mcp, with their auth_type in LiteLLM's config: no auth, a
+# static token LiteLLM holds, and a client-credentials token LiteLLM fetches (resolution
+# `multiple`, one per-server resolution each).
+GATEWAY_SERVERS = {"open": "none", "bearer": "bearer_token", "m2m": "oauth2"}
+# The jobs added to the example's, by module.
+EXTRA_JOBS = {
+    "mcp_probe_oauth": "mcp_oauth",
+    "mcp_probe_oauth_refused": "mcp_oauth_refused",
+    "mcp_probe_discovery_legacy": "discovery_legacy",
+}
+LITELLM_JOBS = ("mcp_probe_gateway", "mcp_probe_completion")
+PROBE_JOBS = sorted(
+    ["mcp_probe", "mcp_probe_discovery", "mcp_probe_full", *LITELLM_JOBS, *EXTRA_JOBS]
 )
+
+pytestmark = pytest.mark.timeout(180)
+
+# Metrics these probes cannot produce, with the reason: their panels must show nothing here (so
+# this list stays true), and are proven by the lint in test_dashboards.py only. Every metric of
+# the contract has a target here today, so the list is empty.
+NEEDS_ANOTHER_TARGET: dict[str, str] = {}
 
 # An MCP server from the official SDK, served over https with a certificate of the test's CA.
 TLS_SERVER = textwrap.dedent(
@@ -198,11 +214,15 @@ def prometheus_config(
     targets: dict[str, str],
     https_target: str,
     oauth_target: str,
+    legacy_target: str,
+    proxy: LiteLLMProxy,
     rules: Path,
 ) -> dict[str, Any]:
     """examples/prometheus.yml with free ports and one-second intervals; the https target joins
-    the `mcp` job, the OAuth-protected server the discovery job and a job of its own with the
-    client-credentials module. The relabeling is untouched apart from the exporter's address."""
+    the `mcp` job, the OAuth-protected server the discovery job and two jobs of its own with the
+    client-credentials modules, the server without OAuth metadata a job with the discovery
+    fallback, and the LiteLLM proxy the example's gateway jobs (two-second intervals). The
+    relabeling is untouched apart from the exporter's address."""
     config: dict[str, Any] = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
     interval = f"{SCRAPE_INTERVAL:g}s"
     config["global"] = {
@@ -225,13 +245,29 @@ def prometheus_config(
     by_name = {j["job_name"]: j for j in jobs}
     by_name["mcp_probe"]["static_configs"][0]["targets"].append(https_target)
     by_name["mcp_probe_discovery"]["static_configs"] = [{"targets": [oauth_target]}]
-    oauth_job = copy.deepcopy(by_name["mcp_probe"])
-    oauth_job.update(
-        job_name="mcp_probe_oauth",
-        params={"module": ["mcp_oauth"]},
-        static_configs=[{"targets": [oauth_target]}],
-    )
-    config["scrape_configs"] = [*jobs, oauth_job]
+    extra_targets = {
+        "mcp_probe_oauth": oauth_target,
+        "mcp_probe_oauth_refused": oauth_target,
+        "mcp_probe_discovery_legacy": legacy_target,
+    }
+    extra = []
+    for name, module in EXTRA_JOBS.items():
+        job = copy.deepcopy(by_name["mcp_probe"])
+        job.update(
+            job_name=name,
+            params={"module": [module]},
+            static_configs=[{"targets": [extra_targets[name]]}],
+        )
+        extra.append(job)
+    gateway_targets = {
+        "mcp_probe_gateway": proxy.mcp_url(),  # the aggregate /mcp
+        "mcp_probe_completion": proxy.base_url,
+    }
+    litellm_interval = f"{LITELLM_SCRAPE_INTERVAL:g}s"
+    for name, url in gateway_targets.items():
+        by_name[name]["static_configs"] = [{"targets": [url]}]
+        by_name[name].update(scrape_interval=litellm_interval, scrape_timeout=litellm_interval)
+    config["scrape_configs"] = [*jobs, *extra]
     return config
 
 
@@ -245,22 +281,53 @@ def alertmanager_config(webhook: str) -> dict[str, Any]:
     return config
 
 
-def exporter_config(authorization_server: AuthorizationServerPeer) -> dict[str, Any]:
+def exporter_config(
+    authorization_server: AuthorizationServerPeer, proxy: LiteLLMProxy
+) -> dict[str, Any]:
     """The built-in config, with http metadata URLs on loopback allowed for discovery (the peers
-    serve http) and a module that fetches a client-credentials token from the peer."""
+    serve http), modules that fetch a client-credentials token from the peer with the right and a
+    wrong secret, discovery with the 2025-03-26 fallback, and the example's LiteLLM modules."""
     config: dict[str, Any] = yaml.safe_load((ROOT / "exporter" / "default.yml").read_text())
-    discovery = config["modules"]["discovery"]["discovery"]
+    modules = config["modules"]
+    discovery = modules["discovery"]["discovery"]
     discovery.setdefault("url_policy", {})["allow_http_loopback"] = True
-    config["modules"]["mcp_oauth"] = {
+    oauth2 = {
+        "client_id": DEFAULT_CLIENT.client_id,
+        "client_secret": DEFAULT_CLIENT.client_secret,
+        "token_url": authorization_server.token_endpoint,
+        "scopes": ["mcp:read"],
+    }
+    modules["mcp_oauth"] = {"prober": "mcp", "timeout": "10s", "mcp": {"oauth2": oauth2}}
+    refused = {**oauth2, "client_secret": "not-the-secret-" + "x" * 16}
+    modules["mcp_oauth_refused"] = {"prober": "mcp", "timeout": "10s", "mcp": {"oauth2": refused}}
+    modules["discovery_legacy"] = copy.deepcopy(modules["discovery"])
+    modules["discovery_legacy"]["discovery"]["default_endpoints_fallback"] = True
+    key = {"env": GATEWAY_KEY_ENV}
+    modules["litellm_gateway"] = {
         "prober": "mcp",
         "timeout": "10s",
         "mcp": {
-            "oauth2": {
-                "client_id": DEFAULT_CLIENT.client_id,
-                "client_secret": DEFAULT_CLIENT.client_secret,
-                "token_url": authorization_server.token_endpoint,
-                "scopes": ["mcp:read"],
-            }
+            "transport": "streamable_http",
+            "steps": ["tools_list"],
+            "litellm": {
+                "api_key": key,
+                "servers": list(GATEWAY_SERVERS),
+                "server_ids": {
+                    server_id(proxy, name, auth_type): name
+                    for name, auth_type in GATEWAY_SERVERS.items()
+                },
+            },
+        },
+    }
+    modules["litellm_completion"] = {
+        "prober": "litellm_completion",
+        "timeout": "10s",
+        "litellm_completion": {
+            "model": proxy.custom_model,
+            "server": "open",
+            "tool": "echo",
+            "arguments": {"text": "{nonce}"},
+            "api_key": key,
         },
     }
     return config
@@ -288,9 +355,19 @@ class Stack:
     failing: str
     https: str
     oauth: str
+    legacy: str
+    gateway: str
+    completion: str
+    litellm: LiteLLMProxy
     webhook: Webhook
     processes: list[Process]
     started: float
+
+    @property
+    def targets(self) -> list[str]:
+        """Every probed URL (the instance label of the probe jobs), sorted."""
+        urls = [self.healthy, self.https, self.failing, self.oauth, self.legacy, self.gateway]
+        return sorted({*urls, self.completion})
 
     def api(self, path: str, **params: str) -> Any:
         """A Prometheus HTTP API call and its `data`; queries are POSTed, as Grafana sends them."""
@@ -324,7 +401,8 @@ class Stack:
         return result
 
     def logs(self) -> str:
-        return "\n".join(p.tail() for p in self.processes)
+        litellm = self.litellm.log_text().splitlines()[-30:]
+        return "\n".join([*(p.tail() for p in self.processes), "--- litellm ---", *litellm])
 
 
 def listening(port: int) -> bool:
@@ -354,11 +432,24 @@ def start(name: str, cmd: list[str], workdir: Path, **env: str) -> Process:
     return Process(name, proc, log)
 
 
+def warm_up(exporter: str, target: str, module: str, processes: list[Process]) -> None:
+    """One probe through the exporter before Prometheus scrapes: LiteLLM's first answers are slow
+    (it loads each upstream's tools), and the scrapes should see it warm and healthy."""
+    query = urllib.parse.urlencode({"target": target, "module": module})
+    status, body = http_get(f"http://{exporter}/probe?{query}", timeout=30)
+    if status != 200 or b"\nprobe_success 1" not in body:
+        logs = "\n".join(p.tail() for p in processes)
+        pytest.fail(
+            f"{module} probe of {target}: {status}\n{body.decode(errors='replace')}\n{logs}"
+        )
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, litellm_proxy: LiteLLMProxy) -> Iterator[Stack]:
     """The demo MCP server, an https MCP server, a closed port, an OAuth-protected MCP server with
-    its authorization server, the exporter, Alertmanager notifying the test's webhook, and
-    Prometheus scraping it all."""
+    its authorization server, an MCP server without OAuth metadata and the LiteLLM proxy (the
+    session's), the exporter, Alertmanager notifying the test's webhook, and Prometheus scraping
+    it all."""
     work = tmp_path_factory.mktemp("e2e")
     ports = {name: free_port() for name in ("demo", "tls", "exporter", "prom", "am")}
     # A port bound but never listening: connections are refused, and no other process can take it.
@@ -386,7 +477,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     am_config = work / "alertmanager.yml"
     am_config.write_text(yaml.safe_dump(alertmanager_config(webhook.url)))
     exporter_file = work / "exporter.yml"
-    exporter_file.write_text(yaml.safe_dump(exporter_config(authorization_server)))
+    exporter_file.write_text(yaml.safe_dump(exporter_config(authorization_server, litellm_proxy)))
+    # LiteLLM's `bearer` upstream answers 401 and publishes no OAuth metadata: a 2025-03-26 server.
+    legacy = litellm_proxy.upstreams["bearer"].url
 
     bin_dir = Path(sys.executable).parent
     processes: list[Process] = []
@@ -396,7 +489,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         prom_config.write_text(
             yaml.safe_dump(
                 prometheus_config(
-                    exporter, f"127.0.0.1:{ports['am']}", targets, https, oauth_server.url, rules
+                    exporter,
+                    f"127.0.0.1:{ports['am']}",
+                    targets,
+                    https,
+                    oauth_server.url,
+                    legacy,
+                    litellm_proxy,
+                    rules,
                 )
             )
         )
@@ -426,6 +526,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 ],
                 work,
                 SSL_CERT_FILE=str(work / "ca.pem"),
+                **{GATEWAY_KEY_ENV: litellm_proxy.master_key},
             )
         )
         processes.append(
@@ -446,6 +547,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # The servers listen before the first scrape, so no probe of theirs ever fails.
         for port in (ports["demo"], ports["tls"]):
             wait_for(f"port {port}", lambda port=port: listening(port), processes)
+        warm_up(exporter, litellm_proxy.mcp_url(), "litellm_gateway", processes)
+        warm_up(exporter, litellm_proxy.base_url, "litellm_completion", processes)
         started = time.time()
         processes.append(
             start(
@@ -469,6 +572,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             failing=failing,
             https=https,
             oauth=oauth_server.url,
+            legacy=legacy,
+            gateway=litellm_proxy.mcp_url(),
+            completion=litellm_proxy.base_url,
+            litellm=litellm_proxy,
             webhook=webhook,
             processes=processes,
             started=started,
@@ -494,11 +601,11 @@ def samples(stack: Stack, expr: str) -> dict[tuple[tuple[str, str], ...], float]
 
 def test_probes_are_scraped_through_the_example_relabeling(stack: Stack) -> None:
     """Each target becomes ?target= on the exporter, stored with instance=<url> and the module."""
-    jobs = ["mcp_exporter", "mcp_probe", "mcp_probe_discovery", "mcp_probe_full", "mcp_probe_oauth"]
+    jobs = sorted(["mcp_exporter", *PROBE_JOBS])
 
     def scraped() -> dict[tuple[tuple[str, str], ...], float] | None:
         up = samples(stack, "up")
-        everything = sorted({dict(k)["job"] for k in up}) == jobs and len(up) == 7
+        everything = sorted({dict(k)["job"] for k in up}) == jobs and len(up) == 11
         return up if everything else None
 
     up = wait_for("a scrape of every target", scraped, stack.processes)
@@ -514,6 +621,36 @@ def test_probes_are_scraped_through_the_example_relabeling(stack: Stack) -> None
     assert {dict(k)["instance"]: v for k, v in discovery.items()} == {stack.oauth: 1.0}
     token = samples(stack, 'probe_oauth_step_success{job="mcp_probe_oauth", step="token"}')
     assert list(token.values()) == [1.0]
+
+
+def test_the_gateway_and_auth_jobs_probe_what_their_panels_show(stack: Stack) -> None:
+    """The gateway job reports `multiple` with a named resolution per upstream, the embedded call
+    succeeds, the wrong secret is refused with invalid_client, and the server without metadata
+    gets the 2025-03-26 default endpoints."""
+
+    def found() -> dict[str, dict[tuple[tuple[str, str], ...], float]] | None:
+        queries = {
+            "success": 'probe_success{job=~"mcp_probe_gateway|mcp_probe_completion"}',
+            "per_server": 'probe_litellm_server_auth_resolution{job="mcp_probe_gateway"}',
+            "calls": 'probe_litellm_completion_tool_calls{job="mcp_probe_completion"}',
+            "refused": 'probe_oauth_token_error_info{job="mcp_probe_oauth_refused"}',
+            "legacy": 'probe_oauth_default_endpoints_assumed{job="mcp_probe_discovery_legacy"}',
+        }
+        results = {name: samples(stack, expr) for name, expr in queries.items()}
+        return results if all(results.values()) else None
+
+    results = wait_for("the gateway and auth probes", found, stack.processes)
+    success = {dict(k)["instance"]: v for k, v in results["success"].items()}
+    assert success == {stack.gateway: 1.0, stack.completion: 1.0}, stack.logs()
+    resolutions = {dict(k)["server"]: dict(k)["resolution"] for k in results["per_server"]}
+    assert resolutions == {
+        "open": "no-auth",
+        "bearer": "static-token",
+        "m2m": "m2m-client-credentials",
+    }
+    assert list(results["calls"].values()) == [1.0]
+    assert [dict(k)["error"] for k in results["refused"]] == ["invalid_client"]
+    assert {dict(k)["instance"]: v for k, v in results["legacy"].items()} == {stack.legacy: 1.0}
 
 
 def test_the_exporter_stores_the_probe_metrics_of_the_contract(stack: Stack) -> None:
@@ -547,13 +684,15 @@ def test_every_rule_evaluates_without_error(stack: Stack) -> None:
 
 
 def test_probe_failing_alert_reaches_the_webhook_through_alertmanager(stack: Stack) -> None:
-    """MCPProbeFailing fires for the closed port only, and Alertmanager delivers it to the
-    critical route's webhook with the failure's hop, phase and reason in its description."""
+    """MCPProbeFailing fires for the closed port and the refused token only, and Alertmanager
+    delivers it to the critical route's webhook with the failure's hop, phase and reason in its
+    description."""
 
     def delivered() -> dict[str, Any] | None:
         for notification in stack.webhook.notifications:
             for alert in notification["alerts"]:
-                if alert["labels"]["alertname"] == "MCPProbeFailing":
+                labels = alert["labels"]
+                if labels["alertname"] == "MCPProbeFailing" and labels["job"] == "mcp_probe":
                     return {"path": notification["path"], **alert}
         return None
 
@@ -573,12 +712,16 @@ def test_probe_failing_alert_reaches_the_webhook_through_alertmanager(stack: Sta
         "http://localhost:3000/d/mcp-exporter-target?var-job=mcp_probe&var-target=http%3A%2F%2F"
     )
     firing = samples(stack, 'ALERTS{alertstate="firing", alertname="MCPProbeFailing"}')
-    assert [dict(k)["instance"] for k in firing] == [stack.failing]
+    assert sorted((dict(k)["job"], dict(k)["instance"]) for k in firing) == [
+        ("mcp_probe", stack.failing),
+        ("mcp_probe_oauth_refused", stack.oauth),
+    ]
     status, body = http_get(f"{stack.alertmanager}/api/v2/alerts")
     assert status == 200
     in_am = [a["labels"]["instance"] for a in json.loads(body)]
     assert stack.failing in in_am
-    assert stack.healthy not in in_am
+    for healthy in (stack.healthy, stack.https, stack.legacy, stack.gateway, stack.completion):
+        assert healthy not in in_am
 
 
 def label_values(stack: Stack, definition: str, tr: TimeRange) -> list[str]:
@@ -625,19 +768,16 @@ def needs_another_target(query: Query) -> str | None:
 
 def test_the_boards_offer_the_probed_jobs_targets_and_exporter(stack: Stack) -> None:
     """The job, target and instance variables list what Prometheus scraped."""
-    jobs = ["mcp_probe", "mcp_probe_discovery", "mcp_probe_full", "mcp_probe_oauth"]
     board = load_board("mcp-overview.json")
     defs = {name: v["query"] for name, v in variables(board).items() if v["type"] == "query"}
     wait_for(
         "every probe job",
-        lambda: label_values(stack, defs["job"], stack.time_range()) == jobs,
+        lambda: label_values(stack, defs["job"], stack.time_range()) == PROBE_JOBS,
         stack.processes,
     )
     tr = stack.time_range()
-    everything = interpolate(defs["target"], {"job": "(" + "|".join(jobs) + ")"})
-    assert label_values(stack, everything, tr) == sorted(
-        [stack.healthy, stack.https, stack.failing, stack.oauth]
-    )
+    everything = interpolate(defs["target"], {"job": "(" + "|".join(PROBE_JOBS) + ")"})
+    assert label_values(stack, everything, tr) == stack.targets
     assert label_values(stack, defs["instance"], tr) == [stack.exporter]
 
 
@@ -668,7 +808,7 @@ def test_every_panel_query_returns_data(stack: Stack, board_file: str) -> None:
                 elif not data and not needs_another_target(query):
                     found.append(f"{query.name}: no data with every target selected")
         answered: set[str] = set()
-        for url in (stack.healthy, stack.https, stack.failing, stack.oauth):
+        for url in stack.targets:
             values = resolve(stack, board, tr, {"target": [url]})
             for query in queries(board_file):
                 if stack.run(query, interpolate(query.expr, values), tr):
