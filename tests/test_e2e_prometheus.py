@@ -724,6 +724,25 @@ def test_probe_failing_alert_reaches_the_webhook_through_alertmanager(stack: Sta
         assert healthy not in in_am
 
 
+def test_token_refusal_alert_names_the_oauth_error(stack: Stack) -> None:
+    """The wrong secret's MCPOAuthTokenFetchFailing reaches the webhook with the authorization
+    server's error code, read from probe_oauth_token_error_info."""
+
+    def delivered() -> dict[str, Any] | None:
+        for notification in stack.webhook.notifications:
+            for alert in notification["alerts"]:
+                if alert["labels"]["alertname"] == "MCPOAuthTokenFetchFailing":
+                    return {"path": notification["path"], **alert}
+        return None
+
+    alert = wait_for("the token alert's notification", delivered, stack.processes)
+    assert alert["path"] == "/mcp-oncall"
+    assert alert["labels"]["job"] == "mcp_probe_oauth_refused"
+    assert alert["labels"]["instance"] == stack.oauth
+    description = alert["annotations"]["description"]
+    assert "fails (the authorization server answered invalid_client), so" in description
+
+
 def label_values(stack: Stack, definition: str, tr: TimeRange) -> list[str]:
     """Grafana's label_values(selector, label) variable query, through the series API."""
     assert definition.startswith("label_values("), definition
