@@ -73,7 +73,12 @@ class ProbeContext:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - started
+            ended = time.perf_counter()
+            # The phase ends when its answer arrived, not when this coroutine got to run again.
+            arrived = self._http.last_data_at if self._http is not None else 0.0
+            if started <= arrived <= ended:
+                ended = arrived
+            elapsed = ended - started
             setup_after = self._http.setup_seconds if self._http is not None else 0.0
             elapsed = max(0.0, elapsed - (setup_after - setup_before))
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed

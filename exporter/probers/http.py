@@ -311,6 +311,22 @@ class Response:
         self._session._release(self._conn)
 
 
+class _TimedProtocol(asyncio.StreamReaderProtocol):
+    """Notes when bytes arrive, before the waiting coroutine is resumed.
+
+    On a busy event loop a coroutine resumes well after its data came in; timing a phase up to
+    the arrival of its answer keeps the exporter's own load out of what it reports.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, session: HTTPSession) -> None:
+        super().__init__(reader)
+        self._session = session
+
+    def data_received(self, data: bytes) -> None:
+        self._session.last_data_at = time.perf_counter()
+        super().data_received(data)
+
+
 @dataclass
 class HTTPSession:
     """One probe's HTTP client. Not shared between probes."""
@@ -329,6 +345,8 @@ class HTTPSession:
     current_setup: str | None = None
     # Every credential sent, so the probe's log and notes can be scrubbed of echoes.
     redactor: Redactor = field(default_factory=Redactor)
+    # perf_counter() when bytes last arrived on any of this session's connections.
+    last_data_at: float = 0.0
     _idle: dict[tuple[str, str, int], list[_Connection]] = field(default_factory=dict)
     _all: list[_Connection] = field(default_factory=list)
 
@@ -511,9 +529,7 @@ class HTTPSession:
         try:
             for ip, _family in addresses:
                 try:
-                    reader, writer = await asyncio.open_connection(
-                        ip, origin.port, limit=self.limits.max_header_bytes
-                    )
+                    reader, writer = await self._open(loop, ip, origin.port)
                     break
                 except OSError as exc:
                     last_error = exc
@@ -540,6 +556,15 @@ class HTTPSession:
         self.current_setup = None
         self.connections_opened += 1
         return _Connection(origin, reader, writer)
+
+    async def _open(
+        self, loop: asyncio.AbstractEventLoop, ip: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """asyncio.open_connection, with a protocol that notes when bytes arrive."""
+        reader = asyncio.StreamReader(limit=self.limits.max_header_bytes, loop=loop)
+        protocol = _TimedProtocol(reader, self)
+        transport, _ = await loop.create_connection(lambda: protocol, ip, port)
+        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
     def _note_tls(self, writer: asyncio.StreamWriter) -> None:
         ssl_object = writer.get_extra_info("ssl_object")
