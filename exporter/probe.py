@@ -32,6 +32,16 @@ PROBERS: Final[dict[str, ProbeFn]] = {
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0
 
+
+def prober_for(module: RuntimeModule) -> ProbeFn:
+    """The module's prober. An mcp module with a litellm block talks MCP through the gateway:
+    the same conversation, plus the gateway's headers, debug headers and diagnoses."""
+    if module.config.prober == "mcp" and module.config.mcp.litellm is not None:
+        return probe_litellm
+    return PROBERS[module.config.prober]
+
+
+
 logger = structlog.get_logger("mcp_exporter.probe")
 
 
@@ -111,9 +121,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     log = ProbeLog()
     timeout = budget
     ctx = ProbeContext(target=target, module=module, registry=registry, log=log, timeout=timeout)
-    prober = PROBERS[module.config.prober]
-    if module.config.prober == "mcp" and module.config.mcp.litellm is not None:
-        prober = probe_litellm
+    prober = prober_for(module)
     log.info(
         "beginning probe",
         module=module.name,
