@@ -41,7 +41,6 @@ def prober_for(module: RuntimeModule) -> ProbeFn:
     return PROBERS[module.config.prober]
 
 
-
 logger = structlog.get_logger("mcp_exporter.probe")
 
 
