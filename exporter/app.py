@@ -56,26 +56,34 @@ class State:
     in_flight: int = 0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def reload(self) -> bool:
-        """Load the config file again; keep the old config if the new one is invalid."""
-        try:
-            new = load(self.settings.config_file)
-        except ConfigError as exc:
-            self.last_reload_error = str(exc)
-            self.metrics.config_last_reload_successful.set(0)
-            for problem in exc.problems:
-                logger.error(
-                    "config reload failed; keeping the previous config",
-                    source=exc.source,
-                    problem=problem,
-                )
-            return False
-        self.config = new
-        self.last_reload_error = None
-        self.metrics.config_last_reload_successful.set(1)
-        self.metrics.config_last_reload_success_timestamp.set(time.time())
-        logger.info("config loaded", source=new.source, modules=len(new.modules))
-        return True
+    async def reload(self) -> bool:
+        """Load the config file again; keep the old config if the new one is invalid.
+
+        Loading (validation, TLS contexts) runs in a thread so probes in flight are not held
+        up; one reload at a time. Running probes keep the module they started with.
+        """
+        async with self.reload_lock:
+            try:
+                new = await asyncio.to_thread(load, self.settings.config_file)
+            except ConfigError as exc:
+                return self._reload_failed(exc)
+            self.config = new
+            self.last_reload_error = None
+            self.metrics.config_last_reload_successful.set(1)
+            self.metrics.config_last_reload_success_timestamp.set(time.time())
+            logger.info("config loaded", source=new.source, modules=len(new.modules))
+            return True
+
+    def _reload_failed(self, exc: ConfigError) -> bool:
+        self.last_reload_error = str(exc)
+        self.metrics.config_last_reload_successful.set(0)
+        for problem in exc.problems:
+            logger.error(
+                "config reload failed; keeping the previous config",
+                source=exc.source,
+                problem=problem,
+            )
+        return False
 
 
 STATE: web.AppKey[State] = web.AppKey("state", State)
@@ -174,8 +182,7 @@ async def handle_logs(request: web.Request) -> web.Response:
 async def handle_reload(request: web.Request) -> web.Response:
     """POST /-/reload"""
     state = request.app[STATE]
-    async with state.reload_lock:
-        ok = state.reload()
+    ok = await state.reload()
     if ok:
         return _text("config reloaded\n")
     return _text(

@@ -221,7 +221,14 @@ async def _run(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     state = app[STATE]
-    loop.add_signal_handler(signal.SIGHUP, state.reload)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(state.reload())
+        reloads.add(task)  # keep a reference until it is done
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
