@@ -135,7 +135,10 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     except TimeoutError:
         failure = _timeout_failure(ctx, timeout)
     except ProbeFailure as exc:
-        failure = exc
+        # The traceback and chained exceptions would tie this frame and every frame of the
+        # probe into reference cycles that only the garbage collector frees (in long pauses).
+        failure = exc.with_traceback(None)
+        failure.__context__ = failure.__cause__ = None
     except Exception as exc:  # a prober bug or an unexpected error must not escape the probe
         failure = _unexpected_failure(ctx, exc)
     finally:
@@ -162,6 +165,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     if ctx.notes:
         ctx.notes = [redact(note) for note in ctx.notes]
     _finish_registry(ctx, success, duration, failure)
+    ctx.release()
     return ProbeOutcome(success, registry, log, duration, failure, ctx)
 
 
@@ -170,12 +174,13 @@ def _redactor(ctx: ProbeContext) -> Callable[[str], str]:
     configured. The configured ones are looked up on first use: most probes' text is never
     rendered, and walking the config on every probe was a measurable share of its CPU."""
     sent = ctx._http.redactor if ctx._http is not None else Redactor()
+    module = ctx.module.config  # not ctx: the log keeps this function, and ctx keeps the log
     configured: Redactor | None = None
 
     def redact(text: str) -> str:
         nonlocal configured
         if configured is None:
-            configured = Redactor(secret_values(ctx.module.config))
+            configured = Redactor(secret_values(module))
         return configured(sent(text))
 
     return redact
