@@ -214,12 +214,7 @@ class Response:
                     f"Content-Length {remaining} from {self.url} exceeds "
                     f"{self._session.limits.max_body_bytes} bytes",
                 )
-            while remaining > 0:
-                data = await reader.read(min(remaining, _READ_CHUNK))
-                if not data:
-                    self._conn.close()
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                remaining -= len(data)
+            async for data in self._exactly(reader, remaining):
                 yield data
             return
         # Close-delimited body (HTTP/1.0 style): the connection ends with it.
@@ -228,6 +223,17 @@ class Response:
             data = await reader.read(_READ_CHUNK)
             if not data:
                 return
+            yield data
+
+    async def _exactly(self, reader: asyncio.StreamReader, size: int) -> AsyncIterator[bytes]:
+        """`size` bytes as they arrive; a connection that ends early is an incomplete read."""
+        remaining = size
+        while remaining > 0:
+            data = await reader.read(min(remaining, _READ_CHUNK))
+            if not data:
+                self._conn.close()
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(data)
             yield data
 
     async def _chunked(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
@@ -258,13 +264,7 @@ class Response:
                     "response_too_large",
                     f"chunk of {size} bytes from {self.url} exceeds the body cap",
                 )
-            remaining = size
-            while remaining > 0:
-                data = await reader.read(min(remaining, _READ_CHUNK))
-                if not data:
-                    self._conn.close()
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                remaining -= len(data)
+            async for data in self._exactly(reader, size):
                 yield data
             if await reader.readexactly(2) != b"\r\n":
                 raise self._malformed()
