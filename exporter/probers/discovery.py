@@ -488,23 +488,11 @@ async def _protected_resource(
     """RFC 9728 metadata, validated; None only in fallback mode when none exists."""
     candidates = [header_url] if header_url else protected_resource_urls(ctx.target)
     with oauth_step(ctx, "protected_resource", hop):
-        problems: list[str] = []
-        for url in candidates:
-            fetched = await urls.get_json(
-                url, hop, "protected_resource", from_response=url == header_url
-            )
-            found.tried.append(_shown(fetched.url))
-            if fetched.status == 200 and fetched.document is None:
-                raise ProbeFailure(
-                    hop,
-                    "protected_resource",
-                    "metadata_invalid",
-                    f"protected-resource metadata at {_shown(fetched.url)} is {fetched.problem}",
-                )
-            if fetched.document is not None:
-                ctx.log.info("protected-resource metadata", url=_shown(fetched.url))
-                return _check_protected_resource(ctx, settings, fetched, hop)
-            problems.append(f"{_shown(fetched.url)}: {fetched.problem}")
+        fetched, problems = await _first_document(
+            ctx, urls, candidates, hop, "protected_resource", found, header_url
+        )
+        if fetched is not None:
+            return _check_protected_resource(ctx, settings, fetched, hop)
         if settings.default_endpoints_fallback:
             ctx.note("no protected-resource metadata; falling back to the 2025-03-26 discovery")
             return None
@@ -514,6 +502,36 @@ async def _protected_resource(
             "metadata_unreachable",
             "no protected-resource metadata: " + "; ".join(problems),
         )
+
+
+async def _first_document(
+    ctx: ProbeContext,
+    urls: ResponseURLs,
+    candidates: list[str],
+    hop: Hop,
+    phase: str,
+    found: Discovered,
+    header_url: str | None = None,
+) -> tuple[Fetched | None, list[str]]:
+    """The first candidate URL that serves a JSON document, in the spec's order, and why the
+    ones before it did not. A 200 that is not a JSON object is invalid metadata, not a miss."""
+    problems: list[str] = []
+    label = phase.replace("_", "-")
+    for url in candidates:
+        fetched = await urls.get_json(url, hop, phase, from_response=url == header_url)
+        found.tried.append(_shown(fetched.url))
+        if fetched.status == 200 and fetched.document is None:
+            raise ProbeFailure(
+                hop,
+                phase,
+                "metadata_invalid",
+                f"{label} metadata at {_shown(fetched.url)} is {fetched.problem}",
+            )
+        if fetched.document is not None:
+            ctx.log.info(f"{label} metadata", url=_shown(fetched.url))
+            return fetched, problems
+        problems.append(f"{_shown(fetched.url)}: {fetched.problem}")
+    return None, problems
 
 
 def _check_protected_resource(
@@ -574,25 +592,10 @@ async def _authorization_server(
             if legacy
             else authorization_server_urls(issuer)
         )
-        problems: list[str] = []
-        document: dict[str, Any] | None = None
-        for url in candidates:
-            fetched = await urls.get_json(
-                url, AUTH_HOP, "authorization_server", from_response=False
-            )
-            found.tried.append(_shown(fetched.url))
-            if fetched.status == 200 and fetched.document is None:
-                raise ProbeFailure(
-                    AUTH_HOP,
-                    "authorization_server",
-                    "metadata_invalid",
-                    f"authorization-server metadata at {_shown(fetched.url)} is {fetched.problem}",
-                )
-            if fetched.document is not None:
-                ctx.log.info("authorization-server metadata", url=_shown(fetched.url))
-                document = fetched.document
-                break
-            problems.append(f"{_shown(fetched.url)}: {fetched.problem}")
+        fetched, problems = await _first_document(
+            ctx, urls, candidates, AUTH_HOP, "authorization_server", found
+        )
+        document = fetched.document if fetched is not None else None
         if document is None:
             if legacy:
                 return False
