@@ -408,6 +408,9 @@ class MCPProber(_Model):
 
     transport: Literal["auto", "streamable_http", "sse"] = "auto"
     protocol_version: ProtocolVersion = "2025-11-25"
+    # none: send the steps straight away, as a curl smoke test would: for stateless servers,
+    # one request per step and nothing else (no initialize or server/discover, no session).
+    handshake: Literal["auto", "none"] = "auto"
     steps: list[Step] = Field(default_factory=lambda: list[Step](["tools_list"]))
     tool_call: ToolCall | None = None
     expect: Expect = Field(default_factory=Expect)
@@ -461,6 +464,19 @@ class MCPProber(_Model):
                 "Authorization header (with a gateway they carry the user's token)"
             )
         expect = self.expect
+        if self.handshake == "none":
+            if self.transport != "streamable_http":
+                raise ValueError("handshake none needs transport streamable_http")
+            if not self.steps:
+                raise ValueError("handshake none needs at least one step")
+            if (
+                expect.protocol_versions is not None
+                or expect.min_protocol_version is not None
+                or expect.capabilities
+            ):
+                raise ValueError(
+                    "handshake none learns no protocol version or capabilities to expect"
+                )
         if (expect.min_tools or expect.required_tools) and "tools_list" not in self.steps:
             raise ValueError("expect.min_tools and expect.required_tools need step tools_list")
         if (

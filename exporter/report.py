@@ -104,7 +104,7 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         return json.dumps(data, indent=2)
     lines = [f"Probe of {data['target']} with module {data['module']}"]
     server = data["server"]
-    if server:
+    if server.get("name"):
         lines.append(
             f"  server      {server.get('name')} {server.get('version')}  "
             f"protocol {server.get('protocol_version')} over {server.get('transport')}"

@@ -19,6 +19,8 @@ INVALID = {
     "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
     "expect.required_tools need step tools_list",
     "invalid-no-modules.yml": "modules: at least one module is required",
+    "invalid-handshake-none-auto.yml": "modules.m.mcp: handshake none needs transport "
+    "streamable_http",
     "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp, discovery or "
     "litellm_completion",
     "invalid-completion-api-key-env-unset.yml": "modules.m.litellm_completion.api_key: "

@@ -279,3 +279,39 @@ async def test_stalled_sse_stream_ends_at_timeout(make_exporter: ExporterFactory
         m = await exp.probe(url, "m")
     assert failure(m) == ("client_to_upstream", "initialize", "timeout")
     assert m["probe_duration_seconds"] < 1.0
+
+
+HANDSHAKE_NONE = """
+modules:
+  bare:
+    prober: mcp
+    mcp:
+      transport: streamable_http
+      handshake: none
+      steps: [tools_list, tool_call]
+      tool_call: {name: echo, arguments: {text: hi}, expect: {text_regex: "^hi$"}}
+      expect: {required_tools: [echo]}
+"""
+
+
+async def test_no_handshake_on_a_stateless_server(
+    make_exporter: ExporterFactory, sdk_stateless_json: Peer
+) -> None:
+    """handshake none sends one POST per step and nothing else; a stateless server answers."""
+    exp = await make_exporter(HANDSHAKE_NONE)
+    before = len(sdk_stateless_json.requests())
+    m = await exp.probe(sdk_stateless_json.url, "bare")
+    assert m["probe_success"] == 1, failure(m)
+    assert m["probe_mcp_tools"] == 3
+    assert not any(k.startswith("probe_mcp_server_info") for k in m)
+    seen = sdk_stateless_json.requests()[before:]
+    assert [r["method"] for r in seen] == ["POST", "POST"]
+
+
+async def test_no_handshake_on_a_stateful_server(
+    make_exporter: ExporterFactory, sdk_stateful: Peer
+) -> None:
+    """A server that needs a session refuses requests without one: session_missing."""
+    exp = await make_exporter(HANDSHAKE_NONE)
+    m = await exp.probe(sdk_stateful.url, "bare")
+    assert failure(m) == ("client_to_upstream", "tools_list", "session_missing")

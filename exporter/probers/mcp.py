@@ -88,6 +88,19 @@ async def connect(
     if settings.transport == "sse":
         return await _legacy(ctx, url, headers, hop)
     transport = StreamableHTTP(ctx, url, headers, hop)
+    if settings.handshake == "none":
+        # Nothing is learnt about the server: steps are not gated on capabilities, and no
+        # server info is reported.
+        transport.protocol_version = settings.protocol_version
+        ctx.extra["server"] = {
+            "name": "",
+            "version": "",
+            "protocol_version": settings.protocol_version,
+            "transport": transport.name,
+            "capabilities": None,
+        }
+        ctx.log.info("no handshake: sending the steps directly")
+        return transport
     if settings.protocol_version == MODERN_VERSION:
         await _discover(ctx, transport)
         return transport
@@ -312,7 +325,8 @@ async def _run_step(
 async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]) -> None:
     method, capability, key = _LIST_STEPS[step]
     hop = transport.hop
-    if capability not in server["capabilities"]:
+    declared = server["capabilities"]  # None without a handshake: nothing to check against
+    if declared is not None and capability not in declared:
         raise ProbeFailure(
             hop,
             step,
