@@ -17,7 +17,7 @@ from .metrics import ProbeRegistry
 from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
-from .probers.failure import ProbeFailure, classify
+from .probers.failure import ProbeFailure, failure_from
 from .probers.litellm import probe_litellm
 from .probers.mcp import probe_mcp
 from .redact import Redactor
@@ -202,17 +202,11 @@ def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
 
 
 def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
-    classified = classify(exc)
     setup = ctx._http.current_setup if ctx._http is not None else None
-    phase = setup or ctx.phase
-    if classified.reason in ("dns", "tls"):
-        # A TLS 1.3 server rejects a client certificate after the handshake, with an alert
-        # that arrives on the first read; it is still the tls phase that failed.
-        phase = classified.reason
-    if classified.reason == "internal":
-        logger.error("prober error", exc_info=exc, phase=phase, module=ctx.module.name)
-        return ProbeFailure("exporter", phase, "internal", classified.detail)
-    return ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
+    failure = failure_from(exc, ctx.hop, ctx.phase, setup)
+    if failure.reason == "internal":
+        logger.error("prober error", exc_info=exc, phase=failure.phase, module=ctx.module.name)
+    return failure
 
 
 def _finish_registry(

@@ -11,8 +11,9 @@ from typing import Any
 from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
+from ..net import Limits, Session
 from .failure import Hop
-from .http import HTTPSession, Limits
+from .http import ProbeHTTP
 
 
 @dataclass
@@ -33,25 +34,29 @@ class ProbeContext:
     last_status: int | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    _http: HTTPSession | None = None
+    _http: ProbeHTTP | None = None
 
     @property
-    def http(self) -> HTTPSession:
-        """The probe's HTTP session, created on first use with the module's TLS and limits."""
+    def http(self) -> ProbeHTTP:
+        """The probe's HTTP client, created on first use with the module's TLS, limits, proxy."""
         if self._http is None:
             module = self.module.config
             limits = module.limits
-            self._http = HTTPSession(
-                record_phase=self._record_connection_phase,
-                limits=Limits(
-                    max_body_bytes=limits.max_response_bytes,
-                    max_header_bytes=limits.max_header_bytes,
-                    max_redirects=limits.max_redirects,
-                ),
-                ssl_context=self.module.ssl_context,
-                server_name=module.tls_config.server_name,
-                address_policy=self.module.policy.check_address,
-                url_policy=self.module.policy.check_url,
+            self._http = ProbeHTTP(
+                Session(
+                    record_phase=self._record_connection_phase,
+                    limits=Limits(
+                        max_body_bytes=limits.max_response_bytes,
+                        max_header_bytes=limits.max_header_bytes,
+                        max_redirects=limits.max_redirects,
+                    ),
+                    ssl_context=self.module.ssl_context,
+                    server_name=module.tls_config.server_name,
+                    check_address=self.module.policy.check_address,
+                    check_url=self.module.policy.check_url,
+                    http_version=module.http_client.http_version,
+                    proxy=self.module.proxy,
+                )
             )
         return self._http
 

@@ -19,7 +19,6 @@ sanitized before it becomes a label; masked credentials never become labels.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from ..metrics import ProbeRegistry
 from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
-from .failure import Hop, ProbeFailure, classify
+from .failure import Hop, ProbeFailure, failure_from
 from .mcp import connect, probe_mcp
 from .www_authenticate import Challenge
 
@@ -530,11 +529,9 @@ async def _probe(
         await probe_mcp(ctx)
     except ProbeFailure as exc:
         failure = exc
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        classified = classify(exc)
+    except OSError as exc:
         setup = ctx._http.current_setup if ctx._http is not None else None
-        phase = "dns" if classified.reason == "dns" else setup or ctx.phase
-        failure = ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
+        failure = failure_from(exc, ctx.hop, ctx.phase, setup)
     if "server" in ctx.extra and (failure is None or failure.hop != GATEWAY_HOP):
         ctx.hops[GATEWAY_HOP] = True
     if failure is not None and failure.hop == GATEWAY_HOP and ctx.last_status is not None:
@@ -654,11 +651,9 @@ async def probe_upstream_directly(
             await transport.close(delete_session=settings.delete_session)
     except ProbeFailure as exc:
         failure = exc
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        classified = classify(exc)
+    except OSError as exc:
         setup = child._http.current_setup if child._http is not None else None
-        phase = "dns" if classified.reason == "dns" else setup or child.phase
-        failure = ProbeFailure(DIRECT_HOP, phase, classified.reason, classified.detail)
+        failure = failure_from(exc, DIRECT_HOP, child.phase, setup)
     finally:
         await child.aclose()
         for phase, seconds in child.phase_seconds.items():
