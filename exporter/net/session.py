@@ -308,13 +308,12 @@ class Session:
         declared = response.headers.get("content-length")
         encoding = (response.headers.get("content-encoding") or "identity").strip().lower()
         cap = self.limits.max_body_bytes
-        if declared is not None and declared.isdigit() and encoding == "identity":
-            # Refused before reading: a body announced past the cap is never waited for.
-            if int(declared) > cap:
-                await response.aclose()
-                raise TooLarge(
-                    f"Content-Length {declared[:20]} from {_shown(url)} exceeds {cap} bytes"
-                )
+        # Refused before reading: a body announced past the cap is never waited for. (h11 has
+        # already refused a Content-Length that is not ASCII digits or that conflicts.)
+        announced = declared is not None and declared.isascii() and declared.isdigit()
+        if announced and encoding == "identity" and int(str(declared)) > cap:
+            await response.aclose()
+            raise TooLarge(f"Content-Length {declared} from {_shown(url)} exceeds {cap} bytes")
         return response
 
     def _headers(
