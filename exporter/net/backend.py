@@ -332,7 +332,7 @@ async def _connect_any(
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cast(asyncio.Transport, transport), protocol
+        return transport, protocol
     assert last is not None
     if isinstance(last, TimeoutError) or last.errno == errno.ETIMEDOUT:
         raise ConnectTimedOut("connect timed out")
