@@ -267,6 +267,12 @@ def _finish_registry(
             1 if ok else 0,
             {"hop": hop},
         )
+    version = ctx._http.http_version if ctx._http is not None else None
+    if version:
+        # As blackbox_exporter: 1.1 or 2 (1.0 for an HTTP/1.0 answer).
+        number = {"HTTP/2": 2.0, "HTTP/1.1": 1.1, "HTTP/1.0": 1.0}.get(version)
+        if number is not None:
+            reg.set("probe_http_version", "The HTTP version of the last answer.", number)
     tls = ctx._http.tls if ctx._http is not None else None
     if tls is not None:
         reg.set("probe_tls_version_info", "The TLS version used.", 1, {"version": tls.version})

@@ -189,7 +189,7 @@ class Session:
         self._http_version: HTTPVersion = http_version
         self._proxy = proxy
         self._user_agent = user_agent
-        self._pools: dict[str | None, httpcore.AsyncConnectionPool] = {}
+        self._pools: dict[tuple[str | None, str], httpcore.AsyncConnectionPool] = {}
         # Every credential sent, so the probe's log and notes can be scrubbed of echoes.
         self.redactor = Redactor()
         # The HTTP version of the last answer, for probe_http_version.
@@ -279,7 +279,7 @@ class Session:
             )
         except (UnicodeError, ValueError, TypeError) as exc:
             raise InvalidURL(f"{_shown(url)} cannot be requested: {exc}") from None
-        pool = self._pool(proxy_url)
+        pool = self._pool(proxy_url, scheme)
         try:
             raw = await pool.handle_async_request(request)
         except NetError:
@@ -346,8 +346,9 @@ class Session:
             out.append((b"Content-Length", str(len(body)).encode()))
         return out
 
-    def _pool(self, proxy_url: str | None) -> httpcore.AsyncConnectionPool:
-        pool = self._pools.get(proxy_url)
+    def _pool(self, proxy_url: str | None, scheme: str) -> httpcore.AsyncConnectionPool:
+        key = (proxy_url, scheme if proxy_url is not None else "")
+        pool = self._pools.get(key)
         if pool is not None:
             return pool
         version = self._http_version
@@ -392,8 +393,13 @@ class Session:
                     http1=http1,
                     http2=http2,
                     network_backend=backend,
+                    # A forwarded request's connection is not reused: proxies such as tinyproxy
+                    # close it after each answer without saying so, and a POST sent on a
+                    # connection closing under it could not be sent again. CONNECT tunnels
+                    # (https targets) stay open for the whole probe, like a direct connection.
+                    keepalive_expiry=0.0 if scheme == "http" else None,
                 )
-        self._pools[proxy_url] = pool
+        self._pools[key] = pool
         return pool
 
     async def aclose(self) -> None:

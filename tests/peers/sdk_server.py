@@ -12,7 +12,9 @@ import asyncio
 import json
 from typing import Any
 
+import hypercorn.asyncio
 import uvicorn
+from hypercorn.config import Config
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
@@ -90,6 +92,11 @@ def main() -> None:
     parser.add_argument("--mode", choices=["stateful", "stateless", "sse"], required=True)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--h2", action="store_true", help="serve with hypercorn, HTTP/2 (TLS: ALPN h2 only)"
+    )
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     args = parser.parse_args()
     server = build()
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -101,7 +108,21 @@ def main() -> None:
             stateless_http=args.mode == "stateless",
             transport_security=security,
         )
+    if args.h2:
+        serve_h2(Recorder(app), args.port, args.certfile, args.keyfile)
+        return
     uvicorn.run(Recorder(app), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+def serve_h2(app: Any, port: int, certfile: str | None, keyfile: str | None) -> None:
+    """Hypercorn: with TLS it offers only h2 by ALPN; in clear text it takes h2 prior knowledge."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.loglevel = "WARNING"
+    if certfile and keyfile:
+        config.certfile, config.keyfile = certfile, keyfile
+        config.alpn_protocols = ["h2"]
+    asyncio.run(hypercorn.asyncio.serve(app, config))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
