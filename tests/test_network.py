@@ -129,7 +129,7 @@ async def test_required_http2_fails_against_http11_only_server(
     )
     async with hostile.serve_tls(hostile.mcp_server(), context) as url:
         m = await exporter.probe(url, "h2")
-        status, text = await exporter.get("/probe", target=url, module="h2", debug="true")
+        _status, text = await exporter.get("/probe", target=url, module="h2", debug="true")
     assert failure(m) == (UP, "tls", "tls")
     assert "did not negotiate HTTP/2" in text
 
