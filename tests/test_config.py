@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "config" / "testdata"
 
 INVALID = {
+    "invalid-proxy-credentials-in-url.yml": "modules.m.mcp.http_client.proxy_url: proxy_url must "
+    "not carry credentials; use proxy_username and proxy_password",
+    "invalid-proxy-two-sources.yml": "modules.m.mcp.http_client: give proxy_url or "
+    "proxy_from_environment, not both",
+    "invalid-http-version.yml": "modules.m.mcp.http_client.http_version: '3' is not one of "
+    "auto, 1.1 or 2",
     "invalid-bearer-and-header.yml": "modules.m.mcp: bearer_token and an Authorization header "
     "contradict each other",
     "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
