@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
@@ -38,23 +39,113 @@ def _listen(address: str) -> tuple[str | None, int]:
     return host.strip("[]") or None, int(port)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+SERVE: Final = "serve"
+PROBE: Final = "probe"
+DEMO: Final = "demo"
+DEMO_SERVER: Final = "demo-server"
+_SERVING: Final = frozenset({SERVE, DEMO})
+_EVERY: Final = frozenset({SERVE, PROBE, DEMO, DEMO_SERVER})
+DEMO_LISTEN: Final = "127.0.0.1:9675"
+
+
+@dataclass(frozen=True)
+class _Flag:
+    """A flag accepted before the subcommand and after each subcommand it applies to."""
+
+    flag: str
+    dest: str
+    default: object
+    commands: frozenset[str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# One table so that a flag means the same wherever it is written: argparse would otherwise let a
+# subcommand's own default for a flag silently replace the value given before the subcommand.
+_FLAGS: Final = (
+    _Flag(
         "--config.file",
-        dest="config_file",
-        type=Path,
-        default=None,
-        help="configuration file (default: the built-in config)",
-    )
-    parser.add_argument(
+        "config_file",
+        None,
+        frozenset({SERVE, PROBE}),
+        {"type": Path, "help": "configuration file (default: the built-in config)"},
+    ),
+    _Flag(
         "--log.level",
-        dest="log_level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-    )
-    parser.add_argument(
-        "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
-    )
+        "log_level",
+        "info",
+        _EVERY,
+        {"choices": ["debug", "info", "warning", "error"]},
+    ),
+    _Flag("--log.format", "log_format", "logfmt", _EVERY, {"choices": ["logfmt", "json"]}),
+    _Flag(
+        "--event-loop",
+        "event_loop",
+        "uvloop",
+        frozenset({SERVE, PROBE, DEMO}),
+        {
+            "choices": ["uvloop", "asyncio"],
+            "help": "event loop implementation (uvloop when installed)",
+        },
+    ),
+    _Flag(
+        "--web.listen-address",
+        "listen",
+        DEFAULT_LISTEN,
+        _SERVING,
+        {"help": f"where to serve (default {DEFAULT_LISTEN}; {DEMO_LISTEN} for demo)"},
+    ),
+    _Flag(
+        "--web.config.file",
+        "web_config_file",
+        None,
+        _SERVING,
+        {
+            "type": Path,
+            "help": "TLS and basic auth for the exporter's endpoints "
+            "(Prometheus exporter-toolkit format)",
+        },
+    ),
+    _Flag(
+        "--web.shutdown-timeout",
+        "shutdown_timeout",
+        15.0,
+        _SERVING,
+        {"type": float, "help": "seconds SIGTERM waits for probes in flight"},
+    ),
+    _Flag(
+        "--config.check",
+        "config_check",
+        False,
+        frozenset({SERVE}),
+        {"action": "store_true", "help": "validate the configuration and exit"},
+    ),
+    _Flag(
+        "--timeout-offset",
+        "timeout_offset",
+        0.5,
+        _SERVING,
+        {"type": float, "help": "seconds subtracted from Prometheus' scrape timeout"},
+    ),
+    _Flag("--history.limit", "history_limit", 100, _SERVING, {"type": int}),
+    _Flag(
+        "--probes.max-concurrent",
+        "max_concurrent",
+        1000,
+        _SERVING,
+        {"type": int, "help": "probes beyond this get a fast 503"},
+    ),
+)
+
+
+def _add_flags(parser: argparse.ArgumentParser, command: str | None) -> None:
+    """The flags for `command` (all of them before any subcommand), with no default of their
+    own: defaults are filled in after parsing, so a flag not given after the subcommand keeps
+    the value given before it."""
+    for spec in _FLAGS:
+        if command is None or command in spec.commands:
+            parser.add_argument(
+                spec.flag, dest=spec.dest, default=argparse.SUPPRESS, **spec.options
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,82 +155,57 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prometheus exporter that probes MCP servers and MCP gateways.",
     )
     parser.add_argument("--version", action="version", version=f"mcp-exporter {__version__}")
-    _common(parser)
-    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        type=Path,
-        default=None,
-        help="TLS and basic auth for the exporter's endpoints (Prometheus exporter-toolkit format)",
-    )
-    parser.add_argument(
-        "--event-loop",
-        dest="event_loop",
-        choices=["uvloop", "asyncio"],
-        default="uvloop",
-        help="event loop implementation (uvloop when installed)",
-    )
-    parser.add_argument(
-        "--web.shutdown-timeout",
-        dest="shutdown_timeout",
-        type=float,
-        default=15.0,
-        help="seconds SIGTERM waits for probes in flight",
-    )
-    parser.add_argument(
-        "--config.check",
-        dest="config_check",
-        action="store_true",
-        help="validate the configuration and exit",
-    )
-    parser.add_argument(
-        "--timeout-offset",
-        dest="timeout_offset",
-        type=float,
-        default=0.5,
-        help="seconds subtracted from Prometheus' scrape timeout",
-    )
-    parser.add_argument("--history.limit", dest="history_limit", type=int, default=100)
-    parser.add_argument(
-        "--probes.max-concurrent",
-        dest="max_concurrent",
-        type=int,
-        default=1000,
-        help="probes beyond this get a fast 503",
-    )
+    _add_flags(parser, None)
     sub = parser.add_subparsers(dest="command")
 
-    probe = sub.add_parser("probe", help="probe a target once and print a report")
+    probe = sub.add_parser(PROBE, help="probe a target once and print a report")
     probe.add_argument("target")
     probe.add_argument("--module", default=DEFAULT_MODULE)
     probe.add_argument(
         "--timeout", type=float, default=None, help="seconds (default: the module's timeout)"
     )
     probe.add_argument("--json", action="store_true", help="machine-readable output")
-    _common(probe)
+    _add_flags(probe, PROBE)
 
-    demo_server = sub.add_parser("demo-server", help="serve a demo MCP server")
-    demo_server.add_argument("--listen", default="127.0.0.1:9676")
+    demo_server = sub.add_parser(DEMO_SERVER, help="serve a demo MCP server")
+    demo_server.add_argument("--listen", dest="server_listen", default="127.0.0.1:9676")
+    _add_flags(demo_server, DEMO_SERVER)
 
-    demo = sub.add_parser("demo", help="run the exporter next to a demo MCP server")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9675")
+    demo = sub.add_parser(DEMO, help="run the exporter next to a demo MCP server")
+    _add_flags(demo, DEMO)
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; a flag that does not apply to the command is an error (exit 2)
+    rather than silently ignored."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or SERVE
+    for spec in _FLAGS:
+        if not hasattr(args, spec.dest):
+            default = spec.default
+            if spec.dest == "listen" and command == DEMO:
+                default = DEMO_LISTEN
+            setattr(args, spec.dest, default)
+        elif command not in spec.commands:
+            parser.error(f"{spec.flag} does not apply to the {command} command")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mcp-exporter` console script."""
-    args = build_parser().parse_args(argv)
-    logs.setup(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
-    if args.command == "probe":
+    args = parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    if args.command == PROBE:
         return _probe_once(args)
-    if args.command == "demo-server":
+    if args.command == DEMO_SERVER:
         from .demo import serve
 
-        host, port = _listen(args.listen)
+        host, port = _listen(args.server_listen)
         serve(host or "127.0.0.1", port)
         return 0
-    if args.command == "demo":
+    if args.command == DEMO:
         return _demo(args)
     if args.config_check:
         try:
@@ -170,14 +236,15 @@ def _probe_once(args: argparse.Namespace) -> int:
     except BadRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcome = asyncio.run(run_probe(target, module, timeout))
+    with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as runner:
+        outcome = runner.run(run_probe(target, module, timeout))
     sys.stdout.write(render(outcome, as_json=args.json))
     return 0 if outcome.success else 1
 
 
 def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     web_config = None
-    web_config_file = getattr(args, "web_config_file", None)
+    web_config_file = args.web_config_file
     if web_config_file is not None:
         try:
             web_config = load_web_config(web_config_file)
@@ -188,9 +255,9 @@ def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     settings = Settings(
         web_config=web_config,
         config_file=args.config_file,
-        timeout_offset=getattr(args, "timeout_offset", 0.5),
-        history_size=getattr(args, "history_limit", 100),
-        max_concurrent_probes=getattr(args, "max_concurrent", 1000),
+        timeout_offset=args.timeout_offset,
+        history_size=args.history_limit,
+        max_concurrent_probes=args.max_concurrent,
         demo_target=demo_target,
     )
     try:
@@ -203,8 +270,8 @@ def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     tls = None
     if web_config is not None and web_config.tls_server_config is not None:
         tls = web_config.tls_server_config.build()
-    main_task = _run(app, host, port, tls, getattr(args, "shutdown_timeout", 15.0))
-    with asyncio.Runner(loop_factory=_loop_factory(getattr(args, "event_loop", "uvloop"))) as run:
+    main_task = _run(app, host, port, tls, args.shutdown_timeout)
+    with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as run:
         return run.run(main_task)
 
 
@@ -286,7 +353,6 @@ def _demo(args: argparse.Namespace) -> int:
             f"                 mcp-exporter probe {DEMO_TARGET} --module mcp_full\n",
             flush=True,
         )
-        args.config_file = None
         return _serve(args, demo_target=DEMO_TARGET)
     finally:
         server.terminate()

@@ -251,3 +251,80 @@ async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
     finally:
         await exporter.client.close()
         await server.close()
+
+
+CUSTOM_MODULE = "modules:\n  only_in_file: {prober: mcp, timeout: 3s}\n"
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_one_shot_probe_uses_config_file(tmp_path: Path, sdk_stateful: Peer, before: bool) -> None:
+    """`--config.file X` counts on either side of `probe`: X's modules are the ones probed."""
+    config = tmp_path / "c.yml"
+    config.write_text(CUSTOM_MODULE)
+    flags = ("--config.file", str(config))
+    probe = ("probe", sdk_stateful.url, "--module", "only_in_file", "--json")
+    result = run_cli(*flags, *probe) if before else run_cli(*probe, *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["success"]) == ("only_in_file", True)
+    assert "timeout_seconds=3.0" in report["log"][0]  # the file's module, not a built-in one
+    # The built-in config has no such module, so this would have failed with the old parsing.
+    assert "unknown module 'only_in_file'" in run_cli(*probe).stderr
+
+
+def test_one_shot_probe_reports_a_bad_config_file_given_first(tmp_path: Path) -> None:
+    """A missing or invalid file given before `probe` is an error, not a fall back to defaults."""
+    missing = tmp_path / "missing.yml"
+    result = run_cli("--config.file", str(missing), "probe", "http://127.0.0.1:1/mcp")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{missing}: cannot read file: No such file or directory"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("modules: {m: {prober: nope}}\n")
+    result = run_cli(f"--config.file={bad}", "--event-loop", "asyncio", "probe", "http://x/")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+
+
+def test_flags_after_the_subcommand_win() -> None:
+    """A flag given on both sides of the subcommand takes the later value; one given only before
+    keeps its value (argparse's subcommand defaults used to overwrite it)."""
+    from exporter.cli import parse_args
+
+    before = ["--config.file", "a.yml", "--log.level", "debug", "--log.format", "json"]
+    args = parse_args(
+        [*before, "--event-loop", "asyncio", "probe", "http://x/", "--config.file", "b.yml"]
+    )
+    assert (str(args.config_file), args.log_level, args.log_format, args.event_loop) == (
+        "b.yml",
+        "debug",
+        "json",
+        "asyncio",
+    )
+    args = parse_args(["--log.level", "error", "demo-server"])
+    assert args.log_level == "error"
+    assert parse_args(["--web.listen-address", ":9000", "demo"]).listen == ":9000"
+    assert parse_args(["demo"]).listen == "127.0.0.1:9675"
+    assert parse_args([]).listen == ":9675"
+    served = parse_args(["--history.limit", "7", "--web.shutdown-timeout", "2"])
+    assert (served.history_limit, served.shutdown_timeout, served.config_file) == (7, 2.0, None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "command"),
+    [
+        (["--web.listen-address", ":1"], ["probe", "http://x/"]),
+        (["--web.config.file", "w.yml"], ["probe", "http://x/"]),
+        (["--config.check"], ["probe", "http://x/"]),
+        (["--timeout-offset", "1"], ["probe", "http://x/"]),
+        (["--probes.max-concurrent", "1"], ["probe", "http://x/"]),
+        (["--config.file", "c.yml"], ["demo"]),
+        (["--config.file", "c.yml"], ["demo-server"]),
+    ],
+)
+def test_flags_that_do_not_apply_are_refused(flag: list[str], command: list[str]) -> None:
+    """A flag the command would ignore is a usage error (exit 2) naming flag and command."""
+    result = run_cli(*flag, *command)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"mcp-exporter: error: {flag[0]} does not apply to the {command[0]} command"
+    )
