@@ -208,14 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == DEMO:
         return _demo(args)
     if args.config_check:
-        try:
-            config = load(args.config_file)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(f"{config.source}: OK ({len(config.modules)} modules)")
-        return 0
+        return _check(args)
     return _serve(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """--config.check: the config file, and the web config file when one is given."""
+    try:
+        config = load(args.config_file)
+        print(f"{config.source}: OK ({len(config.modules)} modules)")
+        if args.web_config_file is not None:
+            load_web_config(args.web_config_file)
+            print(f"{args.web_config_file}: OK")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def _probe_once(args: argparse.Namespace) -> int:
@@ -269,7 +277,7 @@ def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     host, port = _listen(args.listen)
     tls = None
     if web_config is not None and web_config.tls_server_config is not None:
-        tls = web_config.tls_server_config.build()
+        tls = web_config.tls_context
     main_task = _run(app, host, port, tls, args.shutdown_timeout)
     with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as run:
         return run.run(main_task)
