@@ -7,7 +7,6 @@ import asyncio
 import gc
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import structlog
 from aiohttp import web
 
 from . import __version__, logs
-from .app import STATE, Settings, create_app
+from .app import STATE, Settings, State, create_app
 from .config import ConfigError, load
 from .probe import DEFAULT_MODULE, BadRequest, effective_timeout, parse_target, run_probe
 from .report import render
@@ -252,33 +251,28 @@ def _probe_once(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     web_config = None
-    web_config_file = args.web_config_file
-    if web_config_file is not None:
+    if args.web_config_file is not None:
         try:
-            web_config = load_web_config(web_config_file)
+            web_config = load_web_config(args.web_config_file)
         except ConfigError as exc:
             for problem in exc.problems:
                 logger.error("invalid web config", source=exc.source, problem=problem)
             return 1
     settings = Settings(
         web_config=web_config,
+        web_config_file=args.web_config_file,
         config_file=args.config_file,
         timeout_offset=args.timeout_offset,
         history_size=args.history_limit,
         max_concurrent_probes=args.max_concurrent,
         demo_target=demo_target,
     )
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            logger.error("invalid configuration", source=exc.source, problem=problem)
-        return 1
+    # The config is loaded once the listener is open, so that /-/healthy answers and /-/ready
+    # says 503 while it loads (secret files, TLS material) rather than the port staying closed;
+    # scrapes that arrive meanwhile wait for it.
+    app = create_app(settings, load_config=False)
     host, port = _listen(args.listen)
-    tls = None
-    if web_config is not None and web_config.tls_server_config is not None:
-        tls = web_config.tls_context
-    main_task = _run(app, host, port, tls, args.shutdown_timeout)
+    main_task = _run(app, host, port, args.shutdown_timeout)
     with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as run:
         return run.run(main_task)
 
@@ -297,13 +291,7 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def _run(
-    app: web.Application,
-    host: str | None,
-    port: int,
-    tls: ssl.SSLContext | None,
-    shutdown_timeout: float,
-) -> int:
+async def _run(app: web.Application, host: str | None, port: int, shutdown_timeout: float) -> int:
     from .logs import AccessLogger
 
     # On shutdown aiohttp stops accepting, then waits up to shutdown_timeout for handlers
@@ -315,15 +303,12 @@ async def _run(
         shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
-    # Everything loaded so far lives as long as the process: move it out of the collector's
-    # sight, so full collections scan only what probes allocate (they paused for 100+ ms).
-    gc.freeze()
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
+    state = app[STATE]
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=state.tls)
     await site.start()
     logger.info("listening", address=f"{host or ''}:{port}", version=__version__)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    state = app[STATE]
     reloads: set[asyncio.Task[bool]] = set()
 
     def on_sighup() -> None:
@@ -334,9 +319,34 @@ async def _run(
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    await stop.wait()
-    logger.info("shutting down; draining probes in flight", in_flight=state.in_flight)
+    code = await _load_initial(state, stop)
+    state.give_up_loading()
+    if code == 0 and state.config is not None:
+        await stop.wait()
+        logger.info("shutting down; draining probes in flight", in_flight=state.in_flight)
+    state.stopping = True
     await runner.cleanup()
+    return code
+
+
+async def _load_initial(state: State, stop: asyncio.Event) -> int:
+    """Load the config while serving; 1 if it is invalid, 0 once loaded or when stopped first."""
+    loading = asyncio.create_task(state.load_initial())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((loading, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not loading.done():
+        loading.cancel()
+        return 0
+    try:
+        loading.result()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            logger.error("invalid configuration", source=exc.source, problem=problem)
+        return 1
+    # Everything loaded so far lives as long as the process: move it out of the collector's
+    # sight, so full collections scan only what probes allocate (they paused for 100+ ms).
+    gc.freeze()
     return 0
 
 

@@ -12,10 +12,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import bcrypt
 import yaml
@@ -198,22 +199,54 @@ def load_web_config(path: Path) -> WebConfig:
     return config
 
 
+class SwappableTLSContext(ssl.SSLContext):
+    """The context given to the listening socket, handing each new connection to the context
+    of the web config loaded last: a reload changes certificates, client CAs and client_auth_type
+    for new connections without closing the listener; connections already open keep theirs."""
+
+    current: ssl.SSLContext
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return self.current.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        return self.current.wrap_socket(sock, *args, **kwargs)
+
+
+def swappable(context: ssl.SSLContext) -> SwappableTLSContext:
+    """A listener context that starts with `context`."""
+    wrapper = SwappableTLSContext(ssl.PROTOCOL_TLS_SERVER)
+    wrapper.current = context
+    return wrapper
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WebConfigGetter = Callable[[], "WebConfig | None"]
 
 
-def basic_auth_middleware(
-    users: dict[str, str],
-) -> Middleware:
-    """Require HTTP basic auth against bcrypt hashes.
+def basic_auth_middleware(current: WebConfigGetter) -> Middleware:
+    """Require HTTP basic auth against the bcrypt hashes of the web config loaded last.
 
     bcrypt is deliberately slow; a successful check is remembered (by a keyed digest of the
-    credentials, never the password) so that scrapes every few seconds do not pay for it.
+    credentials and the hash they matched, never the password) so that scrapes every few seconds
+    do not pay for it, and a reload that changes or removes a user's hash forgets it.
     """
     verified: set[bytes] = set()
     key = bcrypt.gensalt()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        config = current()
+        users = config.basic_auth_users if config is not None else {}
+        if not users:
+            return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() == "basic":
@@ -223,7 +256,9 @@ def basic_auth_middleware(
                 user, password = "", ""
             hashed = users.get(user)
             if hashed is not None:
-                digest = hmac.new(key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+                digest = hmac.new(
+                    key, f"{user}\0{hashed}\0{password}".encode(), hashlib.sha256
+                ).digest()
                 if digest in verified or await asyncio.to_thread(
                     bcrypt.checkpw, password.encode(), hashed.encode()
                 ):
@@ -238,16 +273,16 @@ def basic_auth_middleware(
     return middleware
 
 
-def headers_middleware(
-    headers: dict[str, str],
-) -> Middleware:
-    """Add the configured response headers to every response."""
+def headers_middleware(current: WebConfigGetter) -> Middleware:
+    """Add the response headers of the web config loaded last to every response."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        for name, value in headers.items():
-            response.headers[name] = value
+        config = current()
+        if config is not None:
+            for name, value in config.http_server_config.headers.items():
+                response.headers[name] = value
         return response
 
     return middleware

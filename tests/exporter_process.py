@@ -20,7 +20,8 @@ from tests.peers.mcp_servers import free_port, wait_for_port
 
 
 class ExporterProcess:
-    """One exporter process listening on 127.0.0.1 on a free port, its stderr in a file."""
+    """One exporter process listening on 127.0.0.1 on a free port, its stderr in a file;
+    started (unless `wait` is false) once it listens and has loaded its config."""
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class ExporterProcess:
         )
         if wait:
             wait_for_port(self.port, self.proc)
+            self.wait_until_ready()
 
     @property
     def base(self) -> str:
@@ -78,6 +80,20 @@ class ExporterProcess:
     def get(self, path: str, **kwargs: object) -> tuple[int, str]:
         return self.request(path, **kwargs)  # type: ignore[arg-type]
 
+    def wait_until_ready(self, timeout: float = 30) -> None:
+        """Until /-/ready says 200 (or, behind basic auth, the config is logged as loaded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"exited with {self.proc.returncode}:\n{self.log()}"
+            status, _ = self.get("/-/ready", timeout=5)
+            if status == 200:
+                return
+            if status == 401:
+                self.wait_for_log("config loaded", timeout=deadline - time.monotonic())
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not ready within {timeout}s:\n{self.log()}")
+
     def signal(self, number: signal.Signals) -> None:
         self.proc.send_signal(number)
 
@@ -90,6 +106,7 @@ class ExporterProcess:
         """The log once it contains `text` (AssertionError after `timeout` seconds)."""
         deadline = time.monotonic() + timeout
         while text not in (log := self.log()):
+            assert self.proc.poll() is None, f"exited with {self.proc.returncode}:\n{log}"
             assert time.monotonic() < deadline, f"{text!r} not logged:\n{log}"
             time.sleep(0.05)
         return log

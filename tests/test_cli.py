@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import parse_metrics
+from tests.exporter_process import StartExporter
 from tests.peers.mcp_servers import Peer, free_port, wait_for_port
 
 INLINE = "inline-Secret-7f3a9c"
@@ -328,3 +331,60 @@ def test_flags_that_do_not_apply_are_refused(flag: list[str], command: list[str]
     assert result.stderr.splitlines()[-1] == (
         f"mcp-exporter: error: {flag[0]} does not apply to the {command[0]} command"
     )
+
+
+def test_ready_only_once_the_config_is_loaded(
+    tmp_path: Path, start_exporter: StartExporter, sdk_stateful: Peer
+) -> None:
+    """While the config loads (here: a FIFO nobody has written yet) the exporter is healthy but
+    answers /-/ready with 503; a scrape sent meanwhile waits and then succeeds; once loaded,
+    /-/ready is 200."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/healthy") == (200, "Healthy\n")
+    assert process.get("/-/ready") == (503, "Not ready: the configuration is not loaded yet\n")
+    answers: list[tuple[int, str]] = []
+    target = quote(sdk_stateful.url, safe="")
+    scrape = threading.Thread(
+        target=lambda: answers.append(process.get(f"/probe?target={target}&module=only_in_file"))
+    )
+    scrape.start()
+    time.sleep(0.5)
+    assert scrape.is_alive()  # waiting for the config, not refused
+    assert process.get("/-/ready")[0] == 503
+    config.write_text(CUSTOM_MODULE)
+    scrape.join(timeout=20)
+    status, body = answers[0]
+    assert status == 200, body
+    assert parse_metrics(body)["probe_success"] == 1
+    assert process.get("/-/ready") == (200, "Ready\n")
+    assert (
+        parse_metrics(process.get("/metrics")[1])["mcp_exporter_config_last_reload_successful"] == 1
+    )
+
+
+def test_sigterm_while_the_config_loads(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """A config read that never finishes does not keep SIGTERM from ending the process."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/ready")[0] == 503
+    started = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+
+
+def test_invalid_config_at_start(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """An invalid config at start: exit 1 with one log line per problem, never ready."""
+    config = tmp_path / "config.yml"
+    config.write_text("modules: {m: {prober: nope}}\n")
+    process = start_exporter("--config.file", str(config), wait=False)
+    assert process.proc.wait(timeout=30) == 1
+    errors = [line for line in process.log().splitlines() if "level=error" in line]
+    assert errors
+    assert all('event="invalid configuration"' in line for line in errors), errors
+    assert all(f"source={config}" in line for line in errors)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
@@ -16,7 +18,7 @@ import trustme
 
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
-from tests.exporter_process import StartExporter
+from tests.exporter_process import ExporterProcess, StartExporter
 from tests.peers.mcp_servers import free_port, wait_for_port
 
 
@@ -258,3 +260,145 @@ def test_refused_web_config_stops_start_and_check(
     )
     assert check.returncode == 0, check.stderr
     assert f"{web}: OK" in check.stdout
+
+
+def _reload(process: ExporterProcess, outcome: str = "config loaded") -> str:
+    """SIGHUP, then the log once one more `outcome` line is in it."""
+    before = process.log().count(outcome)
+    process.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while (log := process.log()).count(outcome) == before:
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+    return log
+
+
+def _client(ca_file: Path, cert: trustme.LeafCert | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if cert is not None:
+        cert.configure_cert(context)
+    return context
+
+
+def _admitted(process: ExporterProcess, context: ssl.SSLContext) -> bool:
+    try:
+        return process.get("/-/healthy", tls=context, timeout=5)[0] == 200
+    except OSError:  # handshake refused, or the connection reset after it (TLS 1.3)
+        return False
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_client_auth_types_over_tls(
+    tmp_path: Path, start_exporter: StartExporter, loop: str
+) -> None:
+    """Each client_auth_type admits the clients exporter-toolkit admits (RequireAnyClientCert
+    also verifies, which Python cannot avoid); each reload of the web config applies to the
+    next connection."""
+    _, server, server_ca = _tls_files(tmp_path, "server")
+    clients_ca = trustme.CA()
+    clients_ca_file = tmp_path / "clients-ca.pem"
+    clients_ca.cert_pem.write_to_path(str(clients_ca_file))
+    trusted = _client(server_ca, clients_ca.issue_cert("client.example"))
+    untrusted = _client(server_ca, trustme.CA().issue_cert("client.example"))
+    anonymous = _client(server_ca)
+    web = tmp_path / "web.yml"
+    web.write_text(_tls_yaml(server))
+    process = start_exporter("--web.config.file", str(web), "--event-loop", loop, tls=anonymous)
+    expected = {
+        "NoClientCert": (True, True, True),
+        "RequestClientCert": (True, True, True),
+        "RequireAnyClientCert": (False, True, False),
+        "VerifyClientCertIfGiven": (True, True, False),
+        "RequireAndVerifyClientCert": (False, True, False),
+    }
+    for auth, admitted in expected.items():
+        ca = None if auth == "NoClientCert" else clients_ca_file
+        web.write_text(_tls_yaml(server, auth, ca))
+        _reload(process)
+        seen = tuple(_admitted(process, c) for c in (anonymous, trusted, untrusted))
+        assert seen == admitted, auth
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _users_yaml(**users: str) -> str:
+    hashed = {
+        user: bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        for user, password in users.items()
+    }
+    return "basic_auth_users:\n" + "".join(f"  {u}: '{h}'\n" for u, h in hashed.items())
+
+
+def test_reload_rereads_the_web_config(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """POST /-/reload and SIGHUP re-read the web config: a new certificate, new users and new
+    headers apply to the next request without a restart; an invalid file keeps the old one and
+    is reported like an invalid config (500, log line, metric 0)."""
+    _, first, first_ca = _tls_files(tmp_path, "first")
+    _, second, second_ca = _tls_files(tmp_path, "second")
+    web = tmp_path / "web.yml"
+    web.write_text(
+        _tls_yaml(first) + _users_yaml(alice="alice-pass") + "http_server_config:\n"
+        "  headers: {X-Frame-Options: deny}\n"
+    )
+    process = start_exporter("--web.config.file", str(web), tls=_client(first_ca))
+    alice, bob = _basic("alice", "alice-pass"), _basic("bob", "bob-pass")
+    assert process.get("/metrics", headers=alice)[0] == 200
+    assert process.get("/metrics", headers=bob)[0] == 401
+
+    web.write_text(_tls_yaml(second) + _users_yaml(bob="bob-pass"))
+    assert process.request("/-/reload", method="POST", headers=alice) == (200, "config reloaded\n")
+    process.tls = _client(second_ca)
+    assert process.get("/metrics", headers=bob)[0] == 200
+    # alice's credentials were verified (and remembered) before: the reload forgets them.
+    assert process.get("/metrics", headers=alice)[0] == 401
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        process.get("/metrics", headers=bob, tls=_client(first_ca))
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{process.base}/-/healthy", headers=bob),
+        context=process.tls,
+        timeout=10,
+    ) as resp:
+        assert resp.headers.get("X-Frame-Options") is None  # headers follow the file too
+
+    web.write_text(_tls_yaml(first, "RequireAnyClientCert") + _users_yaml(carol="carol-pass"))
+    status, body = process.request("/-/reload", method="POST", headers=bob)
+    assert status == 500
+    problem = f"tls_server_config.client_auth_type: RequireAnyClientCert {NEEDS_CA}"
+    assert f"{web}: {problem}" in body
+    assert process.get("/metrics", headers=_basic("carol", "carol-pass"))[0] == 401
+    status, metrics = process.get("/metrics", headers=bob)
+    assert "mcp_exporter_config_last_reload_successful 0.0" in metrics
+    log = process.log()
+    assert "config reload failed; keeping the previous config" in log
+    assert f"source={web}" in log
+
+    # Switching TLS off cannot be done by a reload: refused, TLS stays on.
+    web.write_text(_users_yaml(bob="bob-pass"))
+    log = _reload(process, "config reload failed")
+    assert "tls_server_config: removed by a reload; restart the exporter to change it" in log
+    web.write_text(_tls_yaml(first) + _users_yaml(dave="dave-pass"))
+    _reload(process)
+    process.tls = _client(first_ca)
+    assert process.get("/metrics", headers=_basic("dave", "dave-pass"))[0] == 200
+    status, metrics = process.get("/metrics", headers=_basic("dave", "dave-pass"))
+    assert "mcp_exporter_config_last_reload_successful 1.0" in metrics
+
+
+def test_reload_adds_basic_auth_to_a_plain_listener(
+    tmp_path: Path, start_exporter: StartExporter
+) -> None:
+    """A web config without users at start can gain them on reload (and not TLS)."""
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config: {headers: {X-Content-Type-Options: nosniff}}\n")
+    process = start_exporter("--web.config.file", str(web))
+    assert process.get("/metrics")[0] == 200
+    web.write_text(_users_yaml(alice="alice-pass"))
+    _reload(process)
+    assert process.get("/metrics")[0] == 401
+    assert process.get("/metrics", headers=_basic("alice", "alice-pass"))[0] == 200
+    _, server, _ = _tls_files(tmp_path, "late")
+    web.write_text(_tls_yaml(server))
+    assert "tls_server_config: added by a reload" in _reload(process, "config reload failed")
+    assert process.get("/metrics", headers=_basic("alice", "alice-pass"))[0] == 200
