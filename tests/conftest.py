@@ -12,7 +12,12 @@ from aiohttp.test_utils import TestServer
 
 from exporter.app import STATE, Settings, State, create_app
 
-pytest_plugins = ["tests.peers.mcp_servers", "tests.peers.oauth", "tests.peers.litellm_proxy"]
+pytest_plugins = [
+    "tests.peers.mcp_servers",
+    "tests.exporter_process",
+    "tests.peers.oauth",
+    "tests.peers.litellm_proxy",
+]
 
 
 @dataclass

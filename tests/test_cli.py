@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import parse_metrics
+from tests.exporter_process import StartExporter
 from tests.peers.mcp_servers import Peer, free_port, wait_for_port
 
 INLINE = "inline-Secret-7f3a9c"
@@ -251,3 +254,137 @@ async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
     finally:
         await exporter.client.close()
         await server.close()
+
+
+CUSTOM_MODULE = "modules:\n  only_in_file: {prober: mcp, timeout: 3s}\n"
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_one_shot_probe_uses_config_file(tmp_path: Path, sdk_stateful: Peer, before: bool) -> None:
+    """`--config.file X` counts on either side of `probe`: X's modules are the ones probed."""
+    config = tmp_path / "c.yml"
+    config.write_text(CUSTOM_MODULE)
+    flags = ("--config.file", str(config))
+    probe = ("probe", sdk_stateful.url, "--module", "only_in_file", "--json")
+    result = run_cli(*flags, *probe) if before else run_cli(*probe, *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["success"]) == ("only_in_file", True)
+    assert "timeout_seconds=3.0" in report["log"][0]  # the file's module, not a built-in one
+    # The built-in config has no such module, so this would have failed with the old parsing.
+    assert "unknown module 'only_in_file'" in run_cli(*probe).stderr
+
+
+def test_one_shot_probe_reports_a_bad_config_file_given_first(tmp_path: Path) -> None:
+    """A missing or invalid file given before `probe` is an error, not a fall back to defaults."""
+    missing = tmp_path / "missing.yml"
+    result = run_cli("--config.file", str(missing), "probe", "http://127.0.0.1:1/mcp")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{missing}: cannot read file: No such file or directory"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("modules: {m: {prober: nope}}\n")
+    result = run_cli(f"--config.file={bad}", "--event-loop", "asyncio", "probe", "http://x/")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+
+
+def test_flags_after_the_subcommand_win() -> None:
+    """A flag given on both sides of the subcommand takes the later value; one given only before
+    keeps its value (argparse's subcommand defaults used to overwrite it)."""
+    from exporter.cli import parse_args
+
+    before = ["--config.file", "a.yml", "--log.level", "debug", "--log.format", "json"]
+    args = parse_args(
+        [*before, "--event-loop", "asyncio", "probe", "http://x/", "--config.file", "b.yml"]
+    )
+    assert (str(args.config_file), args.log_level, args.log_format, args.event_loop) == (
+        "b.yml",
+        "debug",
+        "json",
+        "asyncio",
+    )
+    args = parse_args(["--log.level", "error", "demo-server"])
+    assert args.log_level == "error"
+    assert parse_args(["--web.listen-address", ":9000", "demo"]).listen == ":9000"
+    assert parse_args(["demo"]).listen == "127.0.0.1:9675"
+    assert parse_args([]).listen == ":9675"
+    served = parse_args(["--history.limit", "7", "--web.shutdown-timeout", "2"])
+    assert (served.history_limit, served.shutdown_timeout, served.config_file) == (7, 2.0, None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "command"),
+    [
+        (["--web.listen-address", ":1"], ["probe", "http://x/"]),
+        (["--web.config.file", "w.yml"], ["probe", "http://x/"]),
+        (["--config.check"], ["probe", "http://x/"]),
+        (["--timeout-offset", "1"], ["probe", "http://x/"]),
+        (["--probes.max-concurrent", "1"], ["probe", "http://x/"]),
+        (["--config.file", "c.yml"], ["demo"]),
+        (["--config.file", "c.yml"], ["demo-server"]),
+    ],
+)
+def test_flags_that_do_not_apply_are_refused(flag: list[str], command: list[str]) -> None:
+    """A flag the command would ignore is a usage error (exit 2) naming flag and command."""
+    result = run_cli(*flag, *command)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"mcp-exporter: error: {flag[0]} does not apply to the {command[0]} command"
+    )
+
+
+def test_ready_only_once_the_config_is_loaded(
+    tmp_path: Path, start_exporter: StartExporter, sdk_stateful: Peer
+) -> None:
+    """While the config loads (here: a FIFO nobody has written yet) the exporter is healthy but
+    answers /-/ready with 503; a scrape sent meanwhile waits and then succeeds; once loaded,
+    /-/ready is 200."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/healthy") == (200, "Healthy\n")
+    assert process.get("/-/ready") == (503, "Not ready: the configuration is not loaded yet\n")
+    answers: list[tuple[int, str]] = []
+    target = quote(sdk_stateful.url, safe="")
+    scrape = threading.Thread(
+        target=lambda: answers.append(process.get(f"/probe?target={target}&module=only_in_file"))
+    )
+    scrape.start()
+    time.sleep(0.5)
+    assert scrape.is_alive()  # waiting for the config, not refused
+    assert process.get("/-/ready")[0] == 503
+    config.write_text(CUSTOM_MODULE)
+    scrape.join(timeout=20)
+    status, body = answers[0]
+    assert status == 200, body
+    assert parse_metrics(body)["probe_success"] == 1
+    assert process.get("/-/ready") == (200, "Ready\n")
+    assert (
+        parse_metrics(process.get("/metrics")[1])["mcp_exporter_config_last_reload_successful"] == 1
+    )
+
+
+def test_sigterm_while_the_config_loads(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """A config read that never finishes does not keep SIGTERM from ending the process."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/ready")[0] == 503
+    started = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+
+
+def test_invalid_config_at_start(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """An invalid config at start: exit 1 with one log line per problem, never ready."""
+    config = tmp_path / "config.yml"
+    config.write_text("modules: {m: {prober: nope}}\n")
+    process = start_exporter("--config.file", str(config), wait=False)
+    assert process.proc.wait(timeout=30) == 1
+    errors = [line for line in process.log().splitlines() if "level=error" in line]
+    assert errors
+    assert all('event="invalid configuration"' in line for line in errors), errors
+    assert all(f"source={config}" in line for line in errors)
