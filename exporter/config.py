@@ -33,7 +33,7 @@ from pydantic import (
 
 from .net.proxy import ProxySettings
 from .net.proxy import from_environment as proxy_from_environment
-from .policy import PolicyChain, Rule, TargetPolicy, rule
+from .policy import PolicyChain, Rule, TargetPolicy, is_loopback_host, rule
 from .redact import is_sensitive_header
 from .tokens import TokenCache
 
@@ -319,20 +319,12 @@ class Expect(_Model):
     )
 
 
-def is_loopback_address(host: str) -> bool:
-    """A loopback address written as an address (127.0.0.0/8, ::1); names never count."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _secure_or_loopback(url: str) -> bool:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "https" and parts.hostname:
         return True
-    return scheme == "http" and is_loopback_address(parts.hostname or "")
+    return scheme == "http" and is_loopback_host(parts.hostname or "")
 
 
 class OAuth2ClientCredentials(_Model):
@@ -353,7 +345,7 @@ class OAuth2ClientCredentials(_Model):
     def _token_url(cls, value: str | None) -> str | None:
         if value is not None and not _secure_or_loopback(value):
             raise ValueError(
-                "token_url must be https (http only to a loopback address): "
+                "token_url must be https (http only to a loopback address or localhost name): "
                 "the client secret travels in the request"
             )
         return value

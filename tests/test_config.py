@@ -48,7 +48,8 @@ INVALID = {
     "invalid-oauth2-secret-missing.yml": "modules.m.mcp.oauth2.client_secret: required key is "
     "missing",
     "invalid-oauth2-token-url-http.yml": "modules.m.mcp.oauth2.token_url: token_url must be "
-    "https (http only to a loopback address): the client secret travels in the request",
+    "https (http only to a loopback address or localhost name): the client secret travels in the "
+    "request",
     "invalid-discovery-allowed-host-url.yml": "modules.m.discovery.url_policy.allowed_hosts: "
     "allowed_hosts entry 'https://auth.example.com/' must be a host name, not a URL",
     "invalid-discovery-block-unused.yml": "modules.m: the discovery block is used only with "

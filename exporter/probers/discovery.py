@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ..config import DiscoveryProber, ResponseURLPolicy, is_loopback_address
+from ..config import DiscoveryProber, ResponseURLPolicy
+from ..policy import is_loopback_host
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .www_authenticate import Challenge, bearer_challenge, parse_www_authenticate
@@ -186,17 +187,31 @@ class ResponseURLs:
         self.policy = policy
         self.max_redirects = ctx.module.config.limits.max_redirects
 
-    def allowed_scheme(self, url: str) -> bool:
-        """https, or plain http to a loopback address when the policy allows it."""
-        parts = urlsplit(url)
+    def scheme_refusal(self, url: str) -> str | None:
+        """Why the URL's scheme is refused, or None. Plain http is allowed only to a loopback
+        address or a localhost name (RFC 6761; the connection's address is checked to be
+        loopback too) and only with url_policy.allow_http_loopback."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError:
+            return "not a valid URL"
         scheme = parts.scheme.lower()
-        if scheme == "https" and parts.hostname:
-            return True
-        return (
-            scheme == "http"
-            and self.policy.allow_http_loopback
-            and is_loopback_address(parts.hostname or "")
-        )
+        if scheme == "https" and host:
+            return None
+        if scheme != "http":
+            return f"https is required, not {scheme[:20] or 'no scheme'}"
+        if not is_loopback_host(host):
+            return (
+                "https is required: http is allowed only for loopback addresses and localhost "
+                "names when url_policy.allow_http_loopback is on"
+            )
+        if not self.policy.allow_http_loopback:
+            return (
+                f"https is required: http to loopback host {host[:100]} needs "
+                "url_policy.allow_http_loopback: true"
+            )
+        return None
 
     def check(self, url: str, hop: Hop, phase: str) -> None:
         """Refuse a URL from a response that the policy does not allow."""
@@ -207,10 +222,8 @@ class ResponseURLs:
         shown = _shown(url)
         if not host:
             raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: not an absolute URL")
-        if not self.allowed_scheme(url):
-            why = "https is required"
-            if urlsplit(url).scheme.lower() == "http" and is_loopback_address(host):
-                why += " (url_policy.allow_http_loopback is off)"
+        why = self.scheme_refusal(url)
+        if why is not None:
             raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: {why}")
         allowed = self.policy.allowed_hosts
         if allowed is not None and host not in allowed:
@@ -218,7 +231,7 @@ class ResponseURLs:
                 hop,
                 phase,
                 "target_not_allowed",
-                f"{shown}: host is not in url_policy.allowed_hosts",
+                f"{shown}: host {host[:100]} is not in url_policy.allowed_hosts",
             )
 
     def _count(self, url: str, hop: Hop, phase: str) -> None:
@@ -637,12 +650,13 @@ def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer:
         value = doc.get(name)
         if value is None:
             continue
-        if not isinstance(value, str) or not urls.allowed_scheme(value):
+        why = urls.scheme_refusal(value) if isinstance(value, str) else "not a string"
+        if why is not None:
             raise ProbeFailure(
                 AUTH_HOP,
                 phase,
                 "metadata_invalid",
-                f"{name} {_shown(str(value))} is not https (url_policy)",
+                f"{name} {_shown(str(value))} is refused: {why}",
             )
 
 
