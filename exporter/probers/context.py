@@ -13,6 +13,7 @@ from ..history import ProbeLog
 from ..metrics import ProbeRegistry
 from .failure import Hop
 from .http import HTTPSession, Limits
+from .www_authenticate import AuthChallenge
 
 
 @dataclass
@@ -31,6 +32,8 @@ class ProbeContext:
     hops: dict[str, bool] = field(default_factory=dict)
     jsonrpc_error_code: int = 0
     last_status: int | None = None
+    # The last 401/403 challenge an MCP request got (what discovery after it starts from).
+    auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     _http: HTTPSession | None = None
