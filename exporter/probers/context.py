@@ -14,6 +14,7 @@ from ..metrics import ProbeRegistry
 from ..net import Limits, Session
 from .failure import Hop
 from .http import ProbeHTTP
+from .www_authenticate import AuthChallenge
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ProbeContext:
     hops: dict[str, bool] = field(default_factory=dict)
     jsonrpc_error_code: int = 0
     last_status: int | None = None
+    # The last 401/403 challenge an MCP request got (what discovery after it starts from).
+    auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     _http: ProbeHTTP | None = None

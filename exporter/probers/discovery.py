@@ -25,7 +25,7 @@ from ..config import DiscoveryProber, ResponseURLPolicy
 from ..policy import is_loopback_host
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
-from .www_authenticate import Challenge, bearer_challenge, parse_www_authenticate
+from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
 AUTH_HOP: Final[Hop] = "client_to_auth_server"
 DISCOVERY_STEPS: Final = ("www_authenticate", "protected_resource", "authorization_server")
@@ -376,15 +376,21 @@ async def discover(
     *,
     require_auth: bool | None,
     for_token: bool,
+    received: AuthChallenge | None = None,
 ) -> Discovered:
     """The whole chain. `require_auth` None means the module's setting; `for_token` skips the
-    checks that matter only to interactive clients (PKCE, registration)."""
+    checks that matter only to interactive clients (PKCE, registration). With `received` (the
+    401/403 an MCP request already got) discovery starts from that challenge instead of
+    sending an unauthenticated request of its own."""
     hop: Hop = ctx.extra.get("hop", "client_to_upstream")
     urls = ResponseURLs(ctx, settings.url_policy)
     found = Discovered()
     expect_steps(ctx, *DISCOVERY_STEPS)
     must_401 = settings.require_auth if require_auth is None else require_auth
-    found.challenge = await _challenge(ctx, settings, hop, must_401)
+    if received is not None:
+        found.challenge = _received_challenge(ctx, settings, hop, received)
+    else:
+        found.challenge = await _challenge(ctx, settings, hop, must_401)
     header_url = found.challenge.resource_metadata if found.challenge is not None else None
     prm = await _protected_resource(ctx, settings, urls, hop, header_url, found)
     if prm is None:
@@ -455,25 +461,62 @@ async def _challenge(
                 "metadata_invalid",
                 "401 without a Bearer challenge in WWW-Authenticate",
             )
-        if challenge.resource_metadata is None:
-            if settings.require_resource_metadata_header:
-                raise ProbeFailure(
-                    hop,
-                    "www_authenticate",
-                    "metadata_invalid",
-                    "the Bearer challenge has no resource_metadata "
-                    "(discovery.require_resource_metadata_header)",
-                )
-            ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
+        _check_challenge(ctx, settings, hop, challenge)
         if challenge.scope:
             ctx.note(f"the server challenged for scope {challenge.scope[:200]!r}")
+        return challenge
+
+
+def _received_challenge(
+    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, received: AuthChallenge
+) -> Challenge | None:
+    """The challenge an MCP request already got, checked as `_challenge` checks a fresh one.
+
+    No request is sent: its resource_metadata and scope are the ones that answered the request
+    that failed (a tools/list 401 names the scope tools/list needs; a fresh `initialize` may not
+    be refused at all). The status and the hop's result stay those of the failed request.
+    """
+    with oauth_step(ctx, "www_authenticate", hop):
+        challenge = received.bearer
+        if challenge is None:
+            if received.status == 403:
+                ctx.note("the 403 carries no Bearer challenge; discovery used well-known URLs")
+                return None
+            raise ProbeFailure(
+                hop,
+                "www_authenticate",
+                "metadata_invalid",
+                f"{received.status} without a Bearer challenge in WWW-Authenticate",
+            )
+        _check_challenge(ctx, settings, hop, challenge)
         ctx.log.info(
-            "challenge",
-            resource_metadata=_shown(challenge.resource_metadata or "") or None,
+            "discovery starts from the challenge received",
+            status=received.status,
             scope=(challenge.scope or "")[:200] or None,
-            error=(challenge.error or "")[:64] or None,
         )
         return challenge
+
+
+def _check_challenge(
+    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, challenge: Challenge
+) -> None:
+    """What discovery requires of a Bearer challenge, wherever it came from."""
+    if challenge.resource_metadata is None:
+        if settings.require_resource_metadata_header:
+            raise ProbeFailure(
+                hop,
+                "www_authenticate",
+                "metadata_invalid",
+                "the Bearer challenge has no resource_metadata "
+                "(discovery.require_resource_metadata_header)",
+            )
+        ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
+    ctx.log.info(
+        "challenge",
+        resource_metadata=_shown(challenge.resource_metadata or "") or None,
+        scope=(challenge.scope or "")[:200] or None,
+        error=(challenge.error or "")[:64] or None,
+    )
 
 
 async def _end_session(ctx: ProbeContext, session_id: str, hop: Hop) -> None:
