@@ -27,6 +27,7 @@ from .probe import (
     parse_target,
     run_probe,
 )
+from .untrusted import encodable
 from .web_config import WebConfig, basic_auth_middleware, headers_middleware
 
 logger = structlog.get_logger("mcp_exporter")
@@ -90,7 +91,10 @@ STATE: web.AppKey[State] = web.AppKey("state", State)
 
 
 def _text(body: str, status: int = 200) -> web.Response:
-    return web.Response(text=body, status=status, content_type="text/plain", charset="utf-8")
+    # A probe's log and debug output carry a target's text; it must always encode.
+    return web.Response(
+        body=encodable(body).encode(), status=status, content_type="text/plain", charset="utf-8"
+    )
 
 
 async def handle_probe(request: web.Request) -> web.Response:
@@ -150,7 +154,7 @@ async def handle_probe(request: web.Request) -> web.Response:
     if query.get("debug", "").lower() == "true":
         return _text(debug_output(outcome, module))
     return web.Response(
-        body=outcome.registry.render().encode(), headers={"Content-Type": CONTENT_TYPE}
+        body=encodable(outcome.registry.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
     )
 
 
@@ -242,7 +246,7 @@ Example target: <code>{esc(example)}</code></p>
 </table>
 </body></html>
 """
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    return web.Response(body=encodable(page).encode(), content_type="text/html", charset="utf-8")
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -24,8 +24,22 @@ from prometheus_client import (
 )
 
 from . import __version__
+from .untrusted import clean
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+# Label values often come from a target (server name, version, a gateway's header): bounded, so
+# a hostile server cannot blow up the series size, and cleaned, so it always renders as UTF-8.
+MAX_LABEL_VALUE_CHARS: Final = 256
+
+
+def _label_value(value: str) -> str:
+    if len(value) <= MAX_LABEL_VALUE_CHARS and value.isascii() and value.isprintable():
+        return value
+    return clean(str(value), MAX_LABEL_VALUE_CHARS, one_line=True)
+
+
+def _label_key(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, _label_value(v)) for k, v in labels.items()) if labels else ()
 
 
 def _escape(value: str) -> str:
@@ -69,14 +83,13 @@ class ProbeRegistry:
         family = self._families.get(name)
         if family is None:
             family = self._families[name] = _Family(name, help_text, kind)
-        key = tuple(labels.items()) if labels else ()
-        family.samples[key] = float(value)
+        family.samples[_label_key(labels)] = float(value)
 
     def add(
         self, name: str, help_text: str, value: float, labels: Mapping[str, str] | None = None
     ) -> None:
         """Add to a sample (creating it at 0)."""
-        key = tuple(labels.items()) if labels else ()
+        key = _label_key(labels)
         family = self._families.get(name)
         current = family.samples.get(key, 0.0) if family else 0.0
         self.set(name, help_text, current + value, labels)
@@ -86,7 +99,7 @@ class ProbeRegistry:
         family = self._families.get(name)
         if family is None:
             return None
-        return family.samples.get(tuple(labels.items()) if labels else ())
+        return family.samples.get(_label_key(labels))
 
     def names(self) -> Iterable[str]:
         """Metric names present."""

@@ -21,6 +21,7 @@ from .probers.failure import ProbeFailure, classify
 from .probers.litellm import probe_litellm
 from .probers.mcp import probe_mcp
 from .redact import Redactor
+from .untrusted import clean
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
@@ -151,7 +152,8 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     success = failure is None
     redact = _redactor(ctx)
     if failure is not None:
-        failure.detail = redact(failure.detail)
+        # Redacted before it is bounded, so a cut cannot leave part of a secret behind.
+        failure.detail = clean(redact(str(failure.detail)), 1000, one_line=True)
         log.error(
             "probe failed",
             hop=failure.hop,

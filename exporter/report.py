@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target
 from .probers.failure import HOPS
+from .untrusted import clean, without_surrogates
 
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
@@ -65,10 +66,11 @@ NEXT_STEPS: Final[dict[str, str]] = {
 
 
 def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
-    """The outcome for --json."""
+    """The outcome for --json. Target text in it is free of lone surrogates, so it always
+    encodes as UTF-8 (strict JSON readers refuse escaped lone surrogates)."""
     ctx = outcome.context
     failure = outcome.failure
-    return {
+    data: dict[str, Any] = {
         "target": display_target(ctx.target),
         "module": ctx.module.name,
         "success": outcome.success,
@@ -95,6 +97,8 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
+    cleaned: dict[str, Any] = without_surrogates(data)
+    return cleaned
 
 
 def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
@@ -151,4 +155,6 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
-    return "\n".join(lines) + "\n"
+    # Server names, details and notes are a target's text: no control character reaches the
+    # terminal (escape sequences), and each stays on its line.
+    return "".join(f"{clean(line, one_line=True)}\n" for line in lines)

@@ -634,3 +634,45 @@ def tls_rejecting_client_certs(context: ssl.SSLContext) -> Iterator[str]:
     finally:
         listener.close()
         thread.join(timeout=5)
+
+
+# --- untrusted text ----------------------------------------------------------------------------
+
+
+def message_for(request_id: object, outcome: dict[str, Any]) -> bytes:
+    """A response carrying `outcome` ({"result": ...} or {"error": ...}) as JSON text.
+
+    json.dumps escapes lone surrogates as \\udXXX, exactly as a server written in JavaScript or
+    Go would send them: legal JSON text that no UTF-8 encoder accepts once decoded.
+    """
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, **outcome}).encode()
+
+
+def scripted(outcomes: dict[str, dict[str, Any]], content_type: str = "json") -> Handler:
+    """A correct server except that each method in `outcomes` is answered with its outcome,
+    as application/json or as an event stream (`content_type="sse"`)."""
+
+    async def override(request: web.Request, message: dict[str, Any]) -> web.StreamResponse | None:
+        outcome = outcomes.get(str(message.get("method")))
+        if outcome is None or "id" not in message:
+            return None
+        body = message_for(message["id"], outcome)
+        if content_type == "sse":
+            response = await _sse_headers(request)
+            await response.write(b"event: message\ndata: " + body + b"\n\n")
+            await response.write_eof()
+            return response
+        return web.Response(body=body, headers={"Content-Type": "application/json"})
+
+    return mcp_server(override)
+
+
+def init_outcome(**server_info: Any) -> dict[str, Any]:
+    """An InitializeResult whose serverInfo has the given fields."""
+    return {
+        "result": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"tools": {}},
+            "serverInfo": server_info,
+        }
+    }

@@ -3,9 +3,12 @@ and the exporter stays healthy (liveness, and the next probe of a real server su
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -566,3 +569,180 @@ async def test_tls_client_certificate(
         make_exporter, context, ca_file=tls.ca_file, cert_file=cert_file, key_file=key_file
     )
     assert m["probe_success"] == 1, failure(m)
+
+
+# --- untrusted text: surrogates, control characters, anything a target can send -----------------
+
+SURROGATE = "\ud800"
+# A lone surrogate, an ANSI escape that would recolour a terminal, a NUL, C1 and bidi controls.
+ODD_TEXT = f"a{SURROGATE}b\x1b[31mred\x00\x85\u202e\udfff"
+
+
+def promtool_check(text: str) -> None:
+    """`promtool check metrics` accepts the exposition text."""
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def all_surfaces(exporter: Exporter, url: str, module: str) -> str:
+    """Every surface a probe's text reaches, each answered 200: metrics (promtool-clean), debug
+    output, the probe's log and the landing page."""
+    status, metrics = await exporter.get("/probe", target=url, module=module)
+    assert status == 200, metrics
+    promtool_check(metrics)
+    status, debug = await exporter.get("/probe", target=url, module=module, debug="true")
+    assert status == 200, debug
+    newest = exporter.state.history.recent()[0].id
+    status, log = await exporter.get("/logs", id=str(newest))
+    assert status == 200, log
+    status, landing = await exporter.get("/")
+    assert status == 200, landing
+    text = "\n".join((metrics, debug, log, landing))
+    for bad in (SURROGATE, "\udfff", "\x1b", "\x00", "\x85"):
+        assert bad not in text
+    return text
+
+
+ODD_TEXT_CASES: list[tuple[str, hostile.Handler, tuple[str, str, str] | None]] = [
+    (
+        "server_name",
+        hostile.scripted({"initialize": hostile.init_outcome(name=ODD_TEXT, version="1")}),
+        None,
+    ),
+    (
+        "server_version",
+        hostile.scripted({"initialize": hostile.init_outcome(name="n", version=ODD_TEXT)}),
+        None,
+    ),
+    (
+        "server_name_sse",
+        hostile.scripted({"initialize": hostile.init_outcome(name=ODD_TEXT, version="1")}, "sse"),
+        None,
+    ),
+    (
+        "tool_description",
+        hostile.scripted(
+            {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "description": ODD_TEXT}]}}}
+        ),
+        None,
+    ),
+    (
+        "tool_name",
+        hostile.scripted(
+            {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "name": ODD_TEXT}]}}}
+        ),
+        None,
+    ),
+    (
+        "error_message",
+        hostile.scripted({"tools/list": {"error": {"code": -32603, "message": ODD_TEXT}}}),
+        (UP, "tools_list", "jsonrpc_error"),
+    ),
+    (
+        "error_message_sse",
+        hostile.scripted({"tools/list": {"error": {"code": -32603, "message": ODD_TEXT}}}, "sse"),
+        (UP, "tools_list", "jsonrpc_error"),
+    ),
+    (
+        "surrogate_key",
+        hostile.scripted({"tools/list": {"result": {"tools": [], SURROGATE: ODD_TEXT}}}),
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"), [pytest.param(h, e, id=name) for name, h, e in ODD_TEXT_CASES]
+)
+async def test_odd_text_is_safe_on_every_surface(
+    make_exporter: ExporterFactory,
+    handler: hostile.Handler,
+    expected: tuple[str, str, str] | None,
+) -> None:
+    """Lone surrogates and control characters from a target never make an endpoint fail: the
+    verdict is the one a clean server gets, and every surface shows U+FFFD instead."""
+    exporter = await make_exporter(CONFIG)
+    async with serve(handler) as url:
+        m = await exporter.probe(url, "hostile")
+        assert failure(m) == expected
+        assert m["probe_success"] == (1 if expected is None else 0)
+        text = await all_surfaces(exporter, url, "hostile")
+    if expected is not None:
+        assert "a\ufffdb" in text  # the error message, shown with the surrogate replaced
+
+
+async def test_odd_server_name_label_is_replaced_and_bounded(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A server name with odd characters becomes a label with U+FFFD for each, at most 256
+    characters long."""
+    exporter = await make_exporter(CONFIG)
+    name = ODD_TEXT + "x" * 1000
+    async with serve(
+        hostile.scripted({"initialize": hostile.init_outcome(name=name, version="1")})
+    ) as url:
+        m = await exporter.probe(url, "hostile")
+    (key,) = [k for k in m if k.startswith("probe_mcp_server_info")]
+    label = key.split('server_name="', 1)[1].split('"', 1)[0]
+    assert label.startswith("a\ufffdb\ufffd[31mred\ufffd\ufffd\u202e\ufffdxxx")
+    assert len(label) <= 256
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+async def test_one_shot_cli_with_odd_text(tmp_path: Path, as_json: bool) -> None:
+    """The one-shot command reports a server full of odd text without a traceback: exit code 1
+    for the failing step, and output that is valid UTF-8 (and valid JSON with --json)."""
+    outcomes = {
+        "initialize": hostile.init_outcome(name=ODD_TEXT, version=ODD_TEXT),
+        "tools/list": {"error": {"code": -32603, "message": ODD_TEXT}},
+    }
+    config = tmp_path / "c.yml"
+    config.write_text(CONFIG)
+    async with serve(hostile.scripted(outcomes)) as url:
+        args = ["probe", url, "--config.file", str(config), "--module", "hostile"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "exporter",
+            *args,
+            *(["--json"] if as_json else []),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1, stderr.decode(errors="replace")
+    assert b"Traceback" not in stderr + stdout
+    out = stdout.decode("utf-8")  # strict: the output is valid UTF-8
+    assert "\x1b" not in out
+    if as_json:
+        data = json.loads(out)
+        assert data["failure"]["reason"] == "jsonrpc_error"
+        assert data["server"]["name"].startswith("a\ufffdb")
+    else:
+        assert "jsonrpc_error" in out
+        assert "a\ufffdb" in out
+
+
+async def test_odd_bytes_in_headers_and_error_bodies(make_exporter: ExporterFactory) -> None:
+    """Control bytes and invalid UTF-8 (an encoded surrogate) in a challenge header and an error
+    body fail the probe with the usual reason and leave every surface clean."""
+    body = b"denied \x1b[31m\xed\xa0\x80\x00 " + "\u202e".encode()
+    data = (
+        hostile.head(
+            "401 Unauthorized",
+            {
+                "WWW-Authenticate": 'Bearer error="invalid_token\x1b[0m\xff"',
+                "X-Odd": "\x1b]0;title\x07\x85",
+                "Content-Length": str(len(body)),
+            },
+        )
+        + body
+    )
+    exporter = await make_exporter(CONFIG)
+    async with hostile.raw_serve(hostile.raw_response(data)) as server:
+        m = await exporter.probe(server.url, "hostile")
+        assert failure(m) == (UP, "initialize", "auth_required")
+        text = await all_surfaces(exporter, server.url, "hostile")
+    assert "denied \ufffd[31m" in text

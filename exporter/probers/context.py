@@ -11,6 +11,7 @@ from typing import Any
 from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
+from ..untrusted import clean
 from .failure import Hop
 from .http import HTTPSession, Limits
 
@@ -85,7 +86,7 @@ class ProbeContext:
 
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""
-        self.notes.append(text)
+        self.notes.append(clean(text, 1000, one_line=True))
 
     def release(self) -> None:
         """Drop the HTTP session once the probe's metrics are written.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from ..untrusted import loads
 from .failure import Hop, ProbeFailure
 
 
@@ -28,9 +29,10 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 def decode(data: bytes | str, hop: Hop, phase: str) -> Any:
-    """Parse JSON from a target; anything unparseable is `not_mcp`."""
+    """Parse JSON from a target; anything unparseable is `not_mcp`. Strings come back free of
+    lone surrogates (see untrusted.loads), so nothing downstream has to care."""
     try:
-        return json.loads(data)
+        return loads(data)
     except RecursionError:
         raise ProbeFailure(hop, phase, "jsonrpc_invalid", "JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
