@@ -683,6 +683,9 @@ class RuntimeModule:
     policy: PolicyChain
     # OAuth client-credentials tokens per target; a config load starts a fresh cache.
     tokens: TokenCache = field(default_factory=TokenCache, compare=False, repr=False)
+    # Every Secret of the module, found once per load: probes scrub their values from all
+    # output, and walking the config on every probe was a measurable share of its CPU.
+    secrets: tuple[Secret, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,7 +772,13 @@ def parse(text: str, source: str) -> RuntimeConfig:
         policies = [config.target_policy.build()]
         if module.target_policy is not None:
             policies.append(module.target_policy.build())
-        modules[name] = RuntimeModule(name, module, context, PolicyChain(tuple(policies)))
+        modules[name] = RuntimeModule(
+            name,
+            module,
+            context,
+            PolicyChain(tuple(policies)),
+            secrets=tuple(secret for _where, secret in _secrets(module, "")),
+        )
     if problems:
         raise ConfigError(source, problems)
     return RuntimeConfig(source, config, modules)

@@ -8,7 +8,7 @@ written once and rendered once; that keeps a probe's CPU cost low.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -36,10 +36,6 @@ def _label_value(value: str) -> str:
     if len(value) <= MAX_LABEL_VALUE_CHARS and value.isascii() and value.isprintable():
         return value
     return clean(str(value), MAX_LABEL_VALUE_CHARS, one_line=True)
-
-
-def _label_key(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    return tuple((k, _label_value(v)) for k, v in labels.items()) if labels else ()
 
 
 def _escape(value: str) -> str:
@@ -83,13 +79,13 @@ class ProbeRegistry:
         family = self._families.get(name)
         if family is None:
             family = self._families[name] = _Family(name, help_text, kind)
-        family.samples[_label_key(labels)] = float(value)
+        family.samples[tuple(labels.items()) if labels else ()] = float(value)
 
     def add(
         self, name: str, help_text: str, value: float, labels: Mapping[str, str] | None = None
     ) -> None:
         """Add to a sample (creating it at 0)."""
-        key = _label_key(labels)
+        key = tuple(labels.items()) if labels else ()
         family = self._families.get(name)
         current = family.samples.get(key, 0.0) if family else 0.0
         self.set(name, help_text, current + value, labels)
@@ -99,7 +95,18 @@ class ProbeRegistry:
         family = self._families.get(name)
         if family is None:
             return None
-        return family.samples.get(_label_key(labels))
+        return family.samples.get(tuple(labels.items()) if labels else ())
+
+    def seal(self, redact: Callable[[str], str]) -> None:
+        """Scrub credentials from every label value (before rendering bounds their length, so
+        a cut cannot leave part of a secret behind). Called once, when the probe is done."""
+        for family in self._families.values():
+            if not any(labels for labels in family.samples):
+                continue
+            sealed: dict[tuple[tuple[str, str], ...], float] = {}
+            for labels, value in family.samples.items():
+                sealed[tuple((k, redact(v)) for k, v in labels)] = value
+            family.samples = sealed
 
     def names(self) -> Iterable[str]:
         """Metric names present."""
@@ -110,9 +117,15 @@ class ProbeRegistry:
         out: list[str] = []
         for family in self._families.values():
             out.append(f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.kind}\n")
+            seen: set[str] = set()
             for labels, value in family.samples.items():
                 if labels:
-                    text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                    text = ",".join(f'{k}="{_escape(_label_value(v))}"' for k, v in labels)
+                    # Values that differ only in what cleaning replaced or cut render the
+                    # same; a duplicate series would make the whole scrape invalid.
+                    if text in seen:
+                        continue
+                    seen.add(text)
                     out.append(f"{family.name}{{{text}}} {_format_value(value)}\n")
                 else:
                     out.append(f"{family.name} {_format_value(value)}\n")

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target
 from .probers.failure import HOPS
-from .untrusted import clean, without_surrogates
+from .untrusted import clean, encodable, map_strings
 
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
@@ -66,8 +66,9 @@ NEXT_STEPS: Final[dict[str, str]] = {
 
 
 def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
-    """The outcome for --json. Target text in it is free of lone surrogates, so it always
-    encodes as UTF-8 (strict JSON readers refuse escaped lone surrogates)."""
+    """The outcome for --json. Every string is scrubbed of the probe's credentials (a server
+    can echo one into its name or a header) and free of lone surrogates, so it always encodes as
+    UTF-8 (strict JSON readers refuse escaped lone surrogates)."""
     ctx = outcome.context
     failure = outcome.failure
     data: dict[str, Any] = {
@@ -97,7 +98,8 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
-    cleaned: dict[str, Any] = without_surrogates(data)
+    redact = outcome.redact
+    cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
     return cleaned
 
 

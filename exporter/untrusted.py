@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 REPLACEMENT: Final = "\ufffd"
@@ -42,18 +43,20 @@ def encodable(text: str) -> str:
     return text
 
 
+def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
+    """A JSON-like value with `fn` applied to every string and key in it."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list | tuple):
+        return [map_strings(item, fn) for item in value]
+    if isinstance(value, dict):
+        return {fn(k) if isinstance(k, str) else k: map_strings(v, fn) for k, v in value.items()}
+    return value
+
+
 def without_surrogates(value: Any) -> Any:
     """A JSON-like value with lone surrogates replaced in every string and key."""
-    if isinstance(value, str):
-        return encodable(value)
-    if isinstance(value, list | tuple):
-        return [without_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {
-            encodable(k) if isinstance(k, str) else k: without_surrogates(v)
-            for k, v in value.items()
-        }
-    return value
+    return map_strings(value, encodable)
 
 
 def loads(data: bytes | str) -> Any:

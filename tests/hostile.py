@@ -676,3 +676,34 @@ def init_outcome(**server_info: Any) -> dict[str, Any]:
             "serverInfo": server_info,
         }
     }
+
+
+def echoing_credentials() -> Handler:
+    """A server that echoes what the client sent (its Authorization header, the URL's query)
+    into serverInfo, a tool call's error and an error body: everywhere a probe looks."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.Response(status=200)
+        echoed = f"{request.headers.get('Authorization', '')} {request.query_string}"
+        message = await request.json()
+        method = message.get("method")
+        if method == "initialize":
+            body = message_for(
+                message["id"],
+                init_outcome(name=f"srv {echoed}", version="x" * 250 + echoed),
+            )
+            return web.Response(
+                body=body, headers={"Content-Type": "application/json", "X-Echo": echoed}
+            )
+        if "id" not in message:
+            return web.Response(status=202)
+        if method == "tools/list":
+            error = {"code": -32603, "message": f"cannot list for {echoed}", "data": echoed}
+            return web.Response(
+                body=message_for(message["id"], {"error": error}),
+                headers={"Content-Type": "application/json"},
+            )
+        return web.Response(status=500, text=f"{'y' * 290} {echoed}")
+
+    return handler

@@ -746,3 +746,82 @@ async def test_odd_bytes_in_headers_and_error_bodies(make_exporter: ExporterFact
         assert failure(m) == (UP, "initialize", "auth_required")
         text = await all_surfaces(exporter, server.url, "hostile")
     assert "denied \ufffd[31m" in text
+
+
+# --- secrets: what the probe sent never comes back out -----------------------------------------
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwcm9iZSJ9.c2VjcmV0LXNpZ25hdHVyZS0xMjM0NTY3ODkw"
+QUERY_KEY = "qs-Secret-4f1e2d3c"
+SECRET_CONFIG = f"""
+modules:
+  bearer:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      bearer_token: {TOKEN}
+      steps: [tools_list]
+"""
+
+
+def assert_no_secret(text: str) -> None:
+    """No credential, nor a telling piece of one, in `text`."""
+    for secret in (TOKEN, QUERY_KEY):
+        assert secret not in text
+        assert secret[:12] not in text
+        assert secret[-12:] not in text
+
+
+async def test_echoed_credentials_never_reach_any_surface(
+    make_exporter: ExporterFactory, tmp_path: Path
+) -> None:
+    """A server echoing the bearer token and the target's ?api_key= into serverInfo and its
+    errors: no surface (labels, debug, /logs, landing page, the one-shot report) shows either,
+    and the target is shown without its query string."""
+    exporter = await make_exporter(SECRET_CONFIG)
+    async with serve(hostile.echoing_credentials()) as base:
+        url = f"{base}?api_key={QUERY_KEY}&region=eu"
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "tools_list", "jsonrpc_error")
+        (info,) = [k for k in m if k.startswith("probe_mcp_server_info")]
+        assert 'server_name="srv <secret> api_key=<secret>&region=eu"' in info
+        text = await all_surfaces(exporter, url, "bearer")
+        config = tmp_path / "secret.yml"
+        config.write_text(SECRET_CONFIG)
+        for as_json in (False, True):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "exporter",
+                "probe",
+                url,
+                "--config.file",
+                str(config),
+                "--module",
+                "bearer",
+                *(["--json"] if as_json else []),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 1, stderr
+            text += stdout.decode() + stderr.decode()
+    assert_no_secret(text)
+    assert "cannot list for <secret> api_key=<secret>" in text
+    assert f"{base}?" not in text  # the target is shown without its query
+    assert base in text
+
+
+async def test_echoed_credential_in_an_error_body_is_scrubbed_before_the_cut(
+    make_exporter: ExporterFactory,
+) -> None:
+    """An error body echoing the token right where the excerpt is cut leaves no piece of it."""
+    exporter = await make_exporter(SECRET_CONFIG.replace("[tools_list]", "[ping]"))
+
+    async def respond(request: web.Request, _message: dict[str, Any]) -> web.StreamResponse:
+        return web.Response(status=500, text="y" * 280 + request.headers["Authorization"])
+
+    async with serve(hostile.on_method("ping", respond)) as url:
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "ping", "http_status")
+        assert_no_secret(await all_surfaces(exporter, url, "bearer"))

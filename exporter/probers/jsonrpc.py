@@ -13,7 +13,9 @@ class JSONRPCError(ProbeFailure):
     """The server answered with a JSON-RPC error object."""
 
     def __init__(self, hop: Hop, phase: str, code: int, message: str) -> None:
-        super().__init__(hop, phase, "jsonrpc_error", f"JSON-RPC error {code}: {message[:300]}")
+        # Not cut here: the detail is redacted before it is bounded (a cut could split a
+        # credential the server echoed into its message).
+        super().__init__(hop, phase, "jsonrpc_error", f"JSON-RPC error {code}: {message}")
         self.code = code
         self.message = message
 

@@ -258,8 +258,9 @@ def _record_server(
     capabilities: dict[str, Any],
 ) -> None:
     ctx.extra["server"] = {
-        "name": str(server_info.get("name", ""))[:128],
-        "version": str(server_info.get("version", ""))[:64],
+        # Not cut here: every surface redacts, then bounds (a cut could split an echoed secret).
+        "name": str(server_info.get("name", "")),
+        "version": str(server_info.get("version", "")),
         "protocol_version": version,
         "transport": transport.name,
         "capabilities": capabilities,

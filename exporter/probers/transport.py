@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from ..redact import display_url
 from . import jsonrpc
 from .auth import classify_challenge
 from .context import ProbeContext
@@ -21,6 +22,8 @@ ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
 _MAX_RESUMES: Final = 3
 _LOGGED_SERVER_MESSAGES: Final = 5
+# How much of an error body is searched for echoed credentials and then cut to an excerpt.
+_ERROR_BODY_BYTES: Final = 64 * 1024
 # Versions whose later requests carry MCP-Protocol-Version (MUST from 2025-06-18).
 _VERSION_HEADER_FROM: Final = ("2025-06-18", "2025-11-25", "2026-07-28")
 MODERN_VERSION: Final = "2026-07-28"
@@ -80,14 +83,15 @@ def _redirect_note(url: str, location: str) -> str:
     )
 
 
-async def _error_body(response: Response) -> str:
-    """A short, printable excerpt of an error response body (never raises)."""
+async def _error_body(response: Response, redact: Callable[[str], str]) -> str:
+    """A short, printable excerpt of an error response body (never raises), scrubbed of the
+    probe's credentials before it is cut (a cut could split an echoed secret)."""
     try:
         body = await response.read()
     except (ProbeFailure, OSError, asyncio.IncompleteReadError):
         return ""
-    text = body[:300].decode("utf-8", "replace")
-    return " ".join(text.split())
+    text = redact(body[:_ERROR_BODY_BYTES].decode("utf-8", "replace"))
+    return " ".join(text.split())[:300]
 
 
 class StreamableHTTP(Transport):
@@ -159,7 +163,9 @@ class StreamableHTTP(Transport):
     ) -> Response:
         ctx = self.ctx
         headers = self._request_headers(method, params)
-        ctx.log.debug("POST", url=self.url, method=method, session=self.session_id is not None)
+        ctx.log.debug(
+            "POST", url=display_url(self.url), method=method, session=self.session_id is not None
+        )
         response = await ctx.http.request(
             "POST",
             self.url,
@@ -208,12 +214,12 @@ class StreamableHTTP(Transport):
             sent = self.sent_credentials()
             failure = _challenge_failure(self.ctx, response, self.hop, phase, sent)
             # The body often names what was refused (a gateway's server list, a scope).
-            excerpt = await _error_body(response)
+            excerpt = await _error_body(response, self.ctx.redact)
             if excerpt:
                 self.ctx.extra["error_body"] = excerpt
                 failure.detail = f"{failure.detail}: {excerpt}"
             return failure
-        excerpt = await _error_body(response)
+        excerpt = await _error_body(response, self.ctx.redact)
         self.ctx.extra["error_body"] = excerpt
         lowered = excerpt.lower()
         if status == 404 and self.session_id is not None and method != "initialize":
@@ -366,7 +372,7 @@ class LegacySSE(Transport):
             await response.aclose()
             raise failure
         if response.status != 200:
-            excerpt = await _error_body(response)
+            excerpt = await _error_body(response, self.ctx.redact)
             await response.aclose()
             raise ProbeFailure(
                 self.hop, phase, "http_status", f"SSE GET answered {response.status}: {excerpt}"
@@ -486,7 +492,7 @@ class LegacySSE(Transport):
         self.ctx.last_status = response.status
         try:
             if not 200 <= response.status < 300:
-                excerpt = await _error_body(response)
+                excerpt = await _error_body(response, self.ctx.redact)
                 raise ProbeFailure(
                     self.hop,
                     phase,
