@@ -707,3 +707,49 @@ def echoing_credentials() -> Handler:
         return web.Response(status=500, text=f"{'y' * 290} {echoed}")
 
     return handler
+
+
+@dataclass
+class AskingServer:
+    """What `asks_back` saw: the client's answers to its requests, with their headers."""
+
+    answers: dict[object, dict[str, Any]] = field(default_factory=dict)
+    answer_headers: list[dict[str, str]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def asks_back(
+    requests: list[dict[str, Any]], server: AskingServer, wait_for: int | None = None
+) -> Handler:
+    """A stateful server that answers tools/list with an event stream carrying `requests` (server
+    to client) first, and the list only once `wait_for` answers (one per request with an id, by
+    default) came back;
+    things the SDK cannot send (roots/list on a stream, unknown methods, odd ids)."""
+    expected = sum("id" in r for r in requests) if wait_for is None else wait_for
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.Response(status=200)
+        message = await request.json()
+        if "method" not in message:  # the client's answer to one of our requests
+            server.answers[message.get("id")] = message
+            server.answer_headers.append(dict(request.headers))
+            if len(server.answers) >= expected:
+                server.arrived.set()
+            return web.Response(status=202)
+        if message["method"] == "tools/list":
+            response = await _sse_headers(request)
+            for item in requests:
+                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+            if expected:
+                await server.arrived.wait()
+            reply = {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": TOOLS}}
+            await response.write(f"event: message\ndata: {json.dumps(reply)}\n\n".encode())
+            await response.write_eof()
+            return response
+        reply = answer(message)
+        if reply is None:
+            return web.Response(status=202)
+        return web.json_response(reply, headers={"Mcp-Session-Id": "session-1"})
+
+    return handler

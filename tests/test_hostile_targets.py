@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from aiohttp import web
 from tests import hostile
 from tests.conftest import Exporter, ExporterFactory
 from tests.fakes import serve
-from tests.peers.mcp_servers import Peer
+from tests.peers.mcp_servers import Peer, start_sdk
 from tests.test_probe_mcp import failure
 
 TIMEOUT = 2.0
@@ -825,3 +825,121 @@ async def test_echoed_credential_in_an_error_body_is_scrubbed_before_the_cut(
         m = await exporter.probe(url, "bearer")
         assert failure(m) == (UP, "ping", "http_status")
         assert_no_secret(await all_surfaces(exporter, url, "bearer"))
+
+
+# --- the server's own requests on the response stream -----------------------------------------
+
+ASKS_BACK_CONFIG = """
+modules:
+  asks_back:
+    prober: mcp
+    timeout: 10s
+    mcp:
+      transport: {transport}
+      protocol_version: "{version}"
+      steps: [tool_call]
+      tool_call:
+        name: asks_back
+        expect:
+          text_regex: "^ping=ok sampling=-32601 elicitation=-32601$"
+"""
+
+
+@pytest.fixture(scope="module")
+def sdk_asking_stateful() -> Iterator[Peer]:
+    """SDK server (stateful, SSE answers) with a tool that sends ping, sampling and elicitation
+    requests to the client mid-call."""
+    peer = start_sdk("stateful", asks_back=True)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk_asking_legacy() -> Iterator[Peer]:
+    """The same tool over the legacy HTTP+SSE transport."""
+    peer = start_sdk("sse", asks_back=True)
+    yield peer
+    peer.stop()
+
+
+@pytest.mark.parametrize("legacy_transport", [False, True], ids=["streamable_http", "sse"])
+async def test_sdk_server_requests_mid_tool_call_are_answered(
+    make_exporter: ExporterFactory,
+    sdk_asking_stateful: Peer,
+    sdk_asking_legacy: Peer,
+    legacy_transport: bool,
+) -> None:
+    """A real SDK server that pings the client and asks for sampling and elicitation in the
+    middle of a tool call gets a result for the ping and -32601 for the rest, promptly: the
+    tool finishes, the probe succeeds, and debug output notes each request."""
+    transport, version, peer = (
+        ("sse", "2024-11-05", sdk_asking_legacy)
+        if legacy_transport
+        else ("streamable_http", "2025-11-25", sdk_asking_stateful)
+    )
+    exporter = await make_exporter(ASKS_BACK_CONFIG.format(transport=transport, version=version))
+    m = await exporter.probe(peer.url, "asks_back")
+    assert m["probe_success"] == 1, failure(m)
+    assert m['probe_mcp_phase_duration_seconds{phase="tool_call"}'] < 2
+    status, debug = await exporter.get("/probe", target=peer.url, module="asks_back", debug="true")
+    assert status == 200
+    assert (
+        "the server sent a ping request during tool_call; answered with its empty result" in debug
+    )
+    for method in ("sampling/createMessage", "elicitation/create"):
+        assert (
+            f"the server sent a {method} request during tool_call; answered with error -32601"
+            in (debug)
+        )
+
+
+def _request(request_id: object, method: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {}}
+
+
+async def test_server_requests_the_sdk_cannot_send(make_exporter: ExporterFactory) -> None:
+    """roots/list (never declared) and an unknown method get -32601 and ping its result, each
+    posted with the session's headers, and the server that waits for them finishes the list."""
+    seen = hostile.AskingServer()
+    requests = [
+        _request("p-1", "ping"),
+        _request(7, "roots/list"),
+        _request(8, "vendor/whatever"),
+        {"jsonrpc": "2.0", "method": "notifications/message", "params": {}},
+    ]
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.asks_back(requests, seen)) as url:
+        m = await exporter.probe(url, "hostile")
+        _, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert m["probe_success"] == 1, failure(m)
+    assert seen.answers["p-1"] == {"jsonrpc": "2.0", "id": "p-1", "result": {}}
+    for request_id in (7, 8):
+        assert seen.answers[request_id]["error"]["code"] == -32601
+    for headers in seen.answer_headers:
+        assert headers["Mcp-Session-Id"] == "session-1"
+        assert headers["MCP-Protocol-Version"] == "2025-11-25"
+        assert headers["Content-Type"] == "application/json"
+    assert "the server sent a roots/list request during tools_list; answered with error" in debug
+    assert "vendor/whatever" in debug
+
+
+async def test_server_requests_with_unusable_ids_or_in_a_flood(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A request whose id is not a string or integer (true, an object) is not answered, and a
+    flood of pings is answered only up to a bound: the probe never becomes a request storm."""
+    seen = hostile.AskingServer()
+    requests = [
+        _request(True, "ping"),
+        _request({"x": 1}, "ping"),
+        *(_request(f"n-{i}", "ping") for i in range(100)),
+    ]
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.asks_back(requests, seen, wait_for=0)) as url:
+        status, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert status == 200
+    assert "probe_success 1" in debug
+    assert True not in seen.answers
+    assert len(seen.answers) == 30  # 32 handled: the two unusable ids, then 30 pings
+    assert "with an invalid id; not answered" in debug
+    assert "the rest were not answered" in debug

@@ -41,6 +41,39 @@ def decode(data: bytes | str, hop: Hop, phase: str) -> Any:
         raise ProbeFailure(hop, phase, "not_mcp", f"body is not JSON: {exc}") from None
 
 
+METHOD_NOT_FOUND: Final = -32601
+
+
+def is_request_id(value: Any) -> bool:
+    """A JSON-RPC id as MCP allows it: a string or an integer (a bool is not one, though
+    Python counts True as 1)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def is_server_request(message: Any) -> bool:
+    """A request from the server (it carries a method and an id) that wants an answer."""
+    return isinstance(message, dict) and "method" in message and "id" in message
+
+
+def reply_to_server_request(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The client's answer to a server's request: `ping` gets its empty result (the receiver
+    MUST answer promptly); everything else, sampling, elicitation and roots included, asks for
+    a capability this client never declared and gets -32601. None when the id is unusable."""
+    request_id = message.get("id")
+    if not is_request_id(request_id):
+        return None
+    if message.get("method") == "ping":
+        return {"jsonrpc": "2.0", "id": request_id, "result": {}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "error": {
+            "code": METHOD_NOT_FOUND,
+            "message": "Method not found: this client declares no capability for it",
+        },
+    }
+
+
 def is_response(message: Any) -> bool:
     """A response carries an id and a result or error, and no method."""
     return (
