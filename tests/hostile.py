@@ -574,10 +574,13 @@ async def serve_routes(routes: dict[str, Handler]) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def legacy_sse(endpoint: bytes = b"/messages", close_on: str | None = None) -> dict[str, Handler]:
+def legacy_sse(
+    endpoint: bytes = b"/messages", close_on: str | None = None, reply_id: object = None
+) -> dict[str, Handler]:
     """A legacy HTTP+SSE server (GET /sse, POST /messages); it may close the stream on a method.
 
-    `endpoint` is the endpoint event's data (b"" sends no endpoint event at all).
+    `endpoint` is the endpoint event's data (b"" sends no endpoint event at all); `reply_id`,
+    when given, is the id of every response instead of the request's.
     """
     queues: list[asyncio.Queue[bytes | None]] = []
 
@@ -597,6 +600,8 @@ def legacy_sse(endpoint: bytes = b"/messages", close_on: str | None = None) -> d
             if message.get("method") == close_on:
                 queue.put_nowait(None)
             elif (reply := answer(message)) is not None:
+                if reply_id is not None:
+                    reply["id"] = reply_id
                 queue.put_nowait(f"event: message\ndata: {json.dumps(reply)}\n\n".encode())
         return web.Response(status=202)
 

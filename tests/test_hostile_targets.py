@@ -943,3 +943,216 @@ async def test_server_requests_with_unusable_ids_or_in_a_flood(
     assert len(seen.answers) == 30  # 32 handled: the two unusable ids, then 30 pings
     assert "with an invalid id; not answered" in debug
     assert "the rest were not answered" in debug
+
+
+# --- false success: only what the MCP schema describes counts ----------------------------------
+
+ALL_CAPABILITIES = {"tools": {}, "resources": {}, "prompts": {}}
+SCHEMA_CONFIG = f"""
+modules:
+  schema:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      steps: [tools_list, resources_list, prompts_list, tool_call]
+      tool_call: {{name: echo}}
+"""
+GOOD_LISTS: dict[str, dict[str, Any]] = {
+    "initialize": {
+        "result": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": ALL_CAPABILITIES,
+            "serverInfo": {"name": "s", "version": "1"},
+        }
+    },
+    "tools/list": {"result": {"tools": hostile.TOOLS}},
+    "resources/list": {"result": {"resources": [{"uri": "test://a", "name": "a"}]}},
+    "prompts/list": {"result": {"prompts": [{"name": "p", "arguments": [{"name": "x"}]}]}},
+    "tools/call": {"result": {"content": [{"type": "text", "text": "ok"}], "isError": False}},
+}
+
+
+def _init(**changes: Any) -> dict[str, Any]:
+    result = {**GOOD_LISTS["initialize"]["result"], **changes}
+    return {"initialize": {"result": {k: v for k, v in result.items() if v is not None}}}
+
+
+SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
+    ("valid", {}, "", "", ""),
+    (
+        "tools_of_wrong_types",
+        {"tools/list": {"result": {"tools": [{"name": 42}, "x", None, {}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools/list result: tools[0].name: not a string (a number)",
+    ),
+    (
+        "tool_not_an_object",
+        {"tools/list": {"result": {"tools": [hostile.TOOLS[0], "x"]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[1]: not an object (a string)",
+    ),
+    (
+        "tool_without_input_schema",
+        {"tools/list": {"result": {"tools": [{"name": "t"}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[0]: lacks inputSchema",
+    ),
+    (
+        "next_cursor_not_a_string",
+        {"tools/list": {"result": {"tools": [], "nextCursor": 5}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "nextCursor: not a string",
+    ),
+    (
+        "resource_without_uri",
+        {"resources/list": {"result": {"resources": [{"name": "a"}]}}},
+        "resources_list",
+        "jsonrpc_invalid",
+        "resources[0]: lacks uri",
+    ),
+    (
+        "prompt_argument_without_name",
+        {"prompts/list": {"result": {"prompts": [{"name": "p", "arguments": [{}]}]}}},
+        "prompts_list",
+        "jsonrpc_invalid",
+        "prompts[0].arguments[0]: lacks name",
+    ),
+    (
+        "call_content_text_not_a_string",
+        {"tools/call": {"result": {"content": [{"type": "text", "text": 1}]}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].text: not a string",
+    ),
+    (
+        "call_is_error_not_a_boolean",
+        {"tools/call": {"result": {"content": [], "isError": "yes"}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "isError: not a boolean",
+    ),
+    (
+        "call_content_type_unknown",
+        {"tools/call": {"result": {"content": [{"type": "video"}]}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].type: 'video' is not a content type in 2025-11-25",
+    ),
+    (
+        "server_info_version_missing",
+        _init(serverInfo={"name": "s"}),
+        "initialize",
+        "initialize_invalid",
+        "initialize result: serverInfo: lacks version",
+    ),
+    (
+        "server_info_not_an_object",
+        _init(serverInfo=["s", "1"]),
+        "initialize",
+        "initialize_invalid",
+        "serverInfo: not an object (an array)",
+    ),
+    (
+        "capability_not_an_object",
+        _init(capabilities={**ALL_CAPABILITIES, "logging": True}),
+        "initialize",
+        "initialize_invalid",
+        "capabilities.logging: not an object (a boolean)",
+    ),
+    (
+        "instructions_not_a_string",
+        _init(instructions=["x"]),
+        "initialize",
+        "initialize_invalid",
+        "instructions: not a string",
+    ),
+    (
+        "error_code_boolean",
+        {"tools/list": {"error": {"code": True, "message": "x"}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "error object lacks an integer code",
+    ),
+    (
+        "error_message_missing",
+        {"tools/list": {"error": {"code": -32603}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "error object lacks a string message",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "phase", "reason", "detail"),
+    [pytest.param(o, p, r, d, id=name) for name, o, p, r, d in SCHEMA_CASES],
+)
+async def test_results_are_checked_against_the_schema(
+    make_exporter: ExporterFactory,
+    outcomes: dict[str, dict[str, Any]],
+    phase: str,
+    reason: str,
+    detail: str,
+) -> None:
+    """A result that is not what the MCP schema describes fails the step that read it with
+    jsonrpc_invalid (initialize_invalid for initialize), naming the path of the violation."""
+    exporter = await make_exporter(SCHEMA_CONFIG)
+    async with serve(hostile.scripted({**GOOD_LISTS, **outcomes})) as url:
+        m = await exporter.probe(url, "schema")
+        _, debug = await exporter.get("/probe", target=url, module="schema", debug="true")
+    if not reason:
+        assert m["probe_success"] == 1, failure(m)
+        assert (m["probe_mcp_tools"], m["probe_mcp_resources"], m["probe_mcp_prompts"]) == (1, 1, 1)
+        return
+    assert failure(m) == (UP, phase, reason)
+    assert detail in debug
+    assert "probe_mcp_tools 4" not in debug
+
+
+@pytest.mark.parametrize("as_sse", [False, True], ids=["json", "event_stream"])
+@pytest.mark.parametrize("response_id", ["true", "1.0", '"1"', "null"])
+async def test_response_id_must_be_the_request_id(
+    make_exporter: ExporterFactory, response_id: str, as_sse: bool
+) -> None:
+    """A response whose id only compares equal in Python (true, 1.0) or is another type does
+    not answer request 1."""
+    body = INIT_RESULT.replace(b"%(id)d", response_id.encode())
+    handler = (
+        hostile.sse_answer("initialize", b"event: message\ndata: " + body + b"\n\n")
+        if as_sse
+        else hostile.json_answer("initialize", body)
+    )
+    exporter = await make_exporter(CONFIG)
+    async with serve(handler) as url:
+        m = await exporter.probe(url, "hostile")
+    assert failure(m) == (UP, "initialize", "jsonrpc_invalid")
+
+
+async def test_legacy_response_id_true_does_not_answer_request_1(
+    make_exporter: ExporterFactory,
+) -> None:
+    """Over legacy SSE too, a response with id true is not taken for request 1's."""
+    exporter = await make_exporter(CONFIG)
+    async with hostile.serve_routes(hostile.legacy_sse(reply_id=True)) as base:
+        m = await exporter.probe(f"{base}/sse", "hostile_sse")
+    assert failure(m) == (UP, "initialize", "jsonrpc_invalid")
+
+
+async def test_two_different_session_ids_are_refused(make_exporter: ExporterFactory) -> None:
+    """initialize answered with two different Mcp-Session-Id headers is initialize_invalid (a
+    client joining them would send a session id the server never issued); the same id twice
+    is accepted."""
+    exporter = await make_exporter(CONFIG)
+    async with with_session_id(b"first\r\nMcp-Session-Id: second")() as url:
+        m = await exporter.probe(url, "hostile")
+        _, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")
+    assert "2 different Mcp-Session-Id headers" in debug
+    async with with_session_id(b"same\r\nMcp-Session-Id: same")() as url:
+        m = await exporter.probe(url, "hostile")
+    assert m["probe_success"] == 1, failure(m)

@@ -93,12 +93,14 @@ def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, 
         raise ProbeFailure(hop, phase, "jsonrpc_invalid", "response is not a JSON object")
     if message.get("jsonrpc") != "2.0":
         raise ProbeFailure(hop, phase, "jsonrpc_invalid", 'response lacks "jsonrpc": "2.0"')
-    if message.get("id") != request_id:
+    response_id = message.get("id")
+    # `type(...) is int`: True == 1 in Python, and a float id is not the id that was sent.
+    if type(response_id) is not int or response_id != request_id:
         raise ProbeFailure(
             hop,
             phase,
             "jsonrpc_invalid",
-            f"response id {str(message.get('id'))[:40]!r} does not match request id {request_id}",
+            f"response id {json.dumps(response_id)[:40]} does not match request id {request_id}",
         )
     has_result, has_error = "result" in message, "error" in message
     if has_result == has_error:
@@ -107,9 +109,13 @@ def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, 
         )
     if has_error:
         error = message["error"]
-        if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        code = error.get("code") if isinstance(error, dict) else None
+        if type(code) is not int:
             raise ProbeFailure(hop, phase, "jsonrpc_invalid", "error object lacks an integer code")
-        raise JSONRPCError(hop, phase, int(error["code"]), str(error.get("message", "")))
+        message_text = error.get("message")
+        if not isinstance(message_text, str):
+            raise ProbeFailure(hop, phase, "jsonrpc_invalid", "error object lacks a string message")
+        raise JSONRPCError(hop, phase, code, message_text)
     result = message["result"]
     if not isinstance(result, dict):
         raise ProbeFailure(hop, phase, "jsonrpc_invalid", "result is not an object")

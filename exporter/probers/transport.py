@@ -245,9 +245,18 @@ class StreamableHTTP(Transport):
             await response.aclose()
 
     def _take_session_id(self, response: Response, phase: str) -> None:
-        session_id = response.headers.get("mcp-session-id")
-        if session_id is None:
+        values = response.headers.get_all("mcp-session-id")
+        if not values:
             return
+        if len(set(values)) > 1:
+            # Clients that join repeated fields send "a, b" back, which no server knows.
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "initialize_invalid",
+                f"initialize answered with {len(values)} different Mcp-Session-Id headers",
+            )
+        session_id = values[0]
         if not _SESSION_ID_RE.match(session_id) or len(session_id) > 1024:
             raise ProbeFailure(
                 self.hop,
