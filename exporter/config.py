@@ -201,6 +201,9 @@ class Limits(_Model):
     max_header_bytes: Size = 64 * 1024
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
+    # The spec sets no length and suggests JWTs; the id is sent back on every request, so it is
+    # bounded, far above any real one (a 1,565-character JWT is common).
+    max_session_id_length: Annotated[int, Field(ge=1, le=1024 * 1024)] = 16384
 
 
 class ToolCallExpect(_Model):

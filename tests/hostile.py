@@ -758,3 +758,17 @@ def asks_back(
         return web.json_response(reply, headers={"Mcp-Session-Id": "session-1"})
 
     return handler
+
+
+def issues_session(session_id: str, seen: list[str | None]) -> Handler:
+    """A stateful server issuing `session_id` at initialize; records every request's id."""
+
+    async def override(request: web.Request, message: dict[str, Any]) -> web.StreamResponse | None:
+        seen.append(request.headers.get("Mcp-Session-Id"))
+        if message.get("method") == "initialize":
+            return web.json_response(
+                initialize_result(message["id"]), headers={"Mcp-Session-Id": session_id}
+            )
+        return None
+
+    return mcp_server(override)

@@ -1156,3 +1156,59 @@ async def test_two_different_session_ids_are_refused(make_exporter: ExporterFact
     async with with_session_id(b"same\r\nMcp-Session-Id: same")() as url:
         m = await exporter.probe(url, "hostile")
     assert m["probe_success"] == 1, failure(m)
+
+
+# --- false failure: what the spec allows is accepted -------------------------------------------
+
+
+def _jwt(length: int) -> str:
+    """A JWT-shaped session id (header.payload.signature in base64url) of `length` characters."""
+    head = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."
+    body = ("eyJzdWIiOiJzZXNzaW9uIn0" * 200)[: length - len(head) - 44]
+    return f"{head}{body}.{'S' * 43}"
+
+
+async def test_long_jwt_session_id_is_accepted(make_exporter: ExporterFactory) -> None:
+    """A 1,565-character JWT as Mcp-Session-Id (visible ASCII; the spec sets no length) is
+    accepted and sent back on every later request."""
+    session_id = _jwt(1565)
+    assert len(session_id) == 1565
+    seen: list[str | None] = []
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.issues_session(session_id, seen)) as url:
+        m = await exporter.probe(url, "hostile")
+    assert m["probe_success"] == 1, failure(m)
+    assert seen[0] is None
+    assert seen[1:] == [session_id] * (len(seen) - 1)
+    assert len(seen) >= 3  # initialized, tools/list (and the DELETE is outside the override)
+
+
+async def test_session_id_limit_is_configurable_and_named(make_exporter: ExporterFactory) -> None:
+    """A session id over limits.max_session_id_length fails initialize, naming the limit; the
+    default allows a 16,384-character id."""
+    exporter = await make_exporter(
+        CONFIG
+        + """
+  short_ids:
+    prober: mcp
+    timeout: 2s
+    mcp:
+      transport: streamable_http
+      limits: {max_session_id_length: 100}
+"""
+    )
+    async with serve(hostile.issues_session("a" * 101, [])) as url:
+        m = await exporter.probe(url, "short_ids")
+        _, debug = await exporter.get("/probe", target=url, module="short_ids", debug="true")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")
+    assert (
+        "Mcp-Session-Id is 101 characters long, more than limits.max_session_id_length (100)"
+        in debug
+    )
+    # A raw server: aiohttp's own refuses request headers over 8 KiB.
+    async with with_session_id(b"a" * 16384)() as url:
+        m = await exporter.probe(url, "mcp")
+    assert m["probe_success"] == 1, failure(m)
+    async with with_session_id(b"a" * 16385)() as url:
+        m = await exporter.probe(url, "mcp")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")

@@ -257,12 +257,21 @@ class StreamableHTTP(Transport):
                 f"initialize answered with {len(values)} different Mcp-Session-Id headers",
             )
         session_id = values[0]
-        if not _SESSION_ID_RE.match(session_id) or len(session_id) > 1024:
+        if not _SESSION_ID_RE.match(session_id):
             raise ProbeFailure(
                 self.hop,
                 phase,
                 "initialize_invalid",
                 "Mcp-Session-Id has characters outside visible ASCII (0x21-0x7E)",
+            )
+        limit = self.ctx.module.config.limits.max_session_id_length
+        if len(session_id) > limit:
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "initialize_invalid",
+                f"Mcp-Session-Id is {len(session_id)} characters long, more than "
+                f"limits.max_session_id_length ({limit})",
             )
         self.session_id = session_id
 
