@@ -32,6 +32,7 @@ from .probe import (
     parse_target,
     run_probe,
 )
+from .untrusted import encodable
 from .web_config import (
     SwappableTLSContext,
     WebConfig,
@@ -185,7 +186,10 @@ STATE: web.AppKey[State] = web.AppKey("state", State)
 
 
 def _text(body: str, status: int = 200) -> web.Response:
-    return web.Response(text=body, status=status, content_type="text/plain", charset="utf-8")
+    # A probe's log and debug output carry a target's text; it must always encode.
+    return web.Response(
+        body=encodable(body).encode(), status=status, content_type="text/plain", charset="utf-8"
+    )
 
 
 async def handle_probe(request: web.Request) -> web.Response:
@@ -248,7 +252,7 @@ async def handle_probe(request: web.Request) -> web.Response:
     if query.get("debug", "").lower() == "true":
         return _text(debug_output(outcome, module))
     return web.Response(
-        body=outcome.registry.render().encode(), headers={"Content-Type": CONTENT_TYPE}
+        body=encodable(outcome.registry.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
     )
 
 
@@ -350,7 +354,7 @@ Example target: <code>{esc(example)}</code></p>
 </table>
 </body></html>
 """
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    return web.Response(body=encodable(page).encode(), content_type="text/html", charset="utf-8")
 
 
 def create_app(settings: Settings, *, load_config: bool = True) -> web.Application:

@@ -280,6 +280,9 @@ class Limits(_Model):
     max_header_bytes: Size = 64 * 1024
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
+    # The spec sets no length and suggests JWTs; the id is sent back on every request, so it is
+    # bounded, far above any real one (a 1,565-character JWT is common).
+    max_session_id_length: Annotated[int, Field(ge=1, le=1024 * 1024)] = 16384
 
 
 class ToolCallExpect(_Model):
@@ -765,6 +768,9 @@ class RuntimeModule:
     proxy: ProxySettings | None = None
     # OAuth client-credentials tokens per target; a config load starts a fresh cache.
     tokens: TokenCache = field(default_factory=TokenCache, compare=False, repr=False)
+    # Every Secret of the module, found once per load: probes scrub their values from all
+    # output, and walking the config on every probe was a measurable share of its CPU.
+    secrets: tuple[Secret, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -859,7 +865,12 @@ def parse(text: str, source: str) -> RuntimeConfig:
             problems.append(f"modules.{name}.{module.block}.http_client: {str(exc).strip(chr(39))}")
             continue
         modules[name] = RuntimeModule(
-            name, module, context, PolicyChain(tuple(policies)), proxy=proxy
+            name,
+            module,
+            context,
+            PolicyChain(tuple(policies)),
+            proxy=proxy,
+            secrets=tuple(secret for _where, secret in _secrets(module, "")),
         )
     if problems:
         raise ConfigError(source, problems)

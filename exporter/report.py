@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target
 from .probers.failure import HOPS
+from .untrusted import clean, encodable, map_strings
 
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
@@ -84,10 +85,12 @@ def next_step(hop: str, reason: str) -> str:
 
 
 def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
-    """The outcome for --json."""
+    """The outcome for --json. Every string is scrubbed of the probe's credentials (a server
+    can echo one into its name or a header) and free of lone surrogates, so it always encodes as
+    UTF-8 (strict JSON readers refuse escaped lone surrogates)."""
     ctx = outcome.context
     failure = outcome.failure
-    return {
+    data: dict[str, Any] = {
         "target": display_target(ctx.target),
         "module": ctx.module.name,
         "success": outcome.success,
@@ -114,6 +117,9 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
+    redact = outcome.redact
+    cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
+    return cleaned
 
 
 def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
@@ -170,4 +176,6 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
-    return "\n".join(lines) + "\n"
+    # Server names, details and notes are a target's text: no control character reaches the
+    # terminal (escape sequences), and each stays on its line.
+    return "".join(f"{clean(line, one_line=True)}\n" for line in lines)

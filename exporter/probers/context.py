@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,8 @@ from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
 from ..net import Limits, Session
+from ..redact import Redactor, query_secrets
+from ..untrusted import clean
 from .failure import Hop
 from .http import ProbeHTTP
 from .www_authenticate import AuthChallenge
@@ -38,6 +40,7 @@ class ProbeContext:
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     _http: ProbeHTTP | None = None
+    _configured: Redactor | None = None
 
     @property
     def http(self) -> ProbeHTTP:
@@ -91,9 +94,29 @@ class ProbeContext:
             elapsed = max(0.0, elapsed - (setup_after - setup_before))
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
 
+    def configured_redactor(self) -> Redactor:
+        """Scrubs the module's secrets and the credentials in the target's query string."""
+        if self._configured is None:
+            values = query_secrets(self.target)
+            for secret in self.module.secrets:
+                # An unreadable secret cannot have been sent, so there is nothing to scrub.
+                with suppress(OSError, KeyError):
+                    values.append(secret.reveal())
+            self._configured = Redactor(values)
+        return self._configured
+
+    def redact(self, text: str) -> str:
+        """`text` without any credential this probe has configured or has sent so far; for
+        excerpts of a target's text, before they are cut to length."""
+        # What was sent first: it knows whole header values ("Bearer ..."), the config only
+        # the token, and the same order as the probe's final redactor keeps the masks alike.
+        if self._http is not None:
+            text = self._http.redactor(text)
+        return self.configured_redactor()(text)
+
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""
-        self.notes.append(text)
+        self.notes.append(clean(text, 1000, one_line=True))
 
     def release(self) -> None:
         """Drop the HTTP session once the probe's metrics are written.
