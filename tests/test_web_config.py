@@ -19,7 +19,6 @@ import trustme
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
 from tests.exporter_process import ExporterProcess, StartExporter
-from tests.peers.mcp_servers import free_port, wait_for_port
 
 
 def test_invalid_web_config(tmp_path: Path) -> None:
@@ -31,7 +30,7 @@ def test_invalid_web_config(tmp_path: Path) -> None:
     assert "bogus: unknown key" in info.value.problems
 
 
-def test_tls_and_basic_auth(tmp_path: Path) -> None:
+def test_tls_and_basic_auth(tmp_path: Path, start_exporter: StartExporter) -> None:
     """Served over TLS; requests without the right credentials get 401."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
@@ -46,44 +45,18 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
         f"basic_auth_users:\n  alice: '{hashed}'\n"
         "http_server_config:\n  headers: {X-Frame-Options: deny}\n"
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--web.config.file",
-            str(web),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        context = ssl.create_default_context(cafile=str(ca_file))
-        url = f"https://127.0.0.1:{port}/metrics"
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(url, context=context, timeout=10)
-        assert info.value.code == 401
-        bad = urllib.request.Request(
-            url, headers={"Authorization": "Basic " + b64encode(b"alice:wrong").decode()}
-        )
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(bad, context=context, timeout=10)
-        good = urllib.request.Request(
-            url, headers={"Authorization": "Basic " + b64encode(b"alice:s3cret-pass").decode()}
-        )
-        with urllib.request.urlopen(good, context=context, timeout=10) as resp:
-            assert resp.status == 200
-            assert resp.headers["X-Frame-Options"] == "deny"
-            assert b"mcp_exporter_build_info" in resp.read()
-        # Plain HTTP to the TLS port gets no answer.
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    context = ssl.create_default_context(cafile=str(ca_file))
+    process = start_exporter("--web.config.file", str(web), tls=context)
+    assert process.get("/metrics")[0] == 401
+    assert process.get("/metrics", headers=_basic("alice", "wrong"))[0] == 401
+    good = urllib.request.Request(f"{process.base}/metrics", headers=_basic("alice", "s3cret-pass"))
+    with urllib.request.urlopen(good, context=context, timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Frame-Options"] == "deny"
+        assert b"mcp_exporter_build_info" in resp.read()
+    # Plain HTTP to the TLS port gets no answer.
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://127.0.0.1:{process.port}/metrics", timeout=5)
 
 
 def _tls_files(tmp_path: Path, name: str) -> tuple[trustme.CA, Path, Path]:
