@@ -89,7 +89,8 @@ def test_log_line_per_probe_and_sighup_reload(
     process.proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     assert "renamed" in process.get("/config")[1]
-    assert "mcp_exporter_config_last_reload_successful 0.0" in process.get("/metrics")[1]
+    metrics = parse_metrics(process.get("/metrics")[1])
+    assert metrics["mcp_exporter_config_last_reload_successful"] == 0
     log = process.stop()
     probe_lines = [line for line in log.splitlines() if "event=probe " in line]
     assert len(probe_lines) == 1

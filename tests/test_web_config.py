@@ -18,6 +18,7 @@ import trustme
 
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
+from tests.conftest import parse_metrics
 from tests.exporter_process import ExporterProcess, StartExporter
 
 
@@ -342,7 +343,7 @@ def test_reload_rereads_the_web_config(tmp_path: Path, start_exporter: StartExpo
     assert f"{web}: {problem}" in body
     assert process.get("/metrics", headers=_basic("carol", "carol-pass"))[0] == 401
     status, metrics = process.get("/metrics", headers=bob)
-    assert "mcp_exporter_config_last_reload_successful 0.0" in metrics
+    assert parse_metrics(metrics)["mcp_exporter_config_last_reload_successful"] == 0
     log = process.log()
     assert "config reload failed; keeping the previous config" in log
     assert f"source={web}" in log
@@ -356,7 +357,17 @@ def test_reload_rereads_the_web_config(tmp_path: Path, start_exporter: StartExpo
     process.tls = _client(first_ca)
     assert process.get("/metrics", headers=_basic("dave", "dave-pass"))[0] == 200
     status, metrics = process.get("/metrics", headers=_basic("dave", "dave-pass"))
-    assert "mcp_exporter_config_last_reload_successful 1.0" in metrics
+    assert parse_metrics(metrics)["mcp_exporter_config_last_reload_successful"] == 1
+
+    # Certificates renewed in place (same file names, the web config unchanged) are read by the
+    # next reload too.
+    renewed_ca = trustme.CA()
+    renewed_ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(first))
+    renewed_ca_file = tmp_path / "renewed-ca.pem"
+    renewed_ca.cert_pem.write_to_path(str(renewed_ca_file))
+    _reload(process)
+    process.tls = _client(renewed_ca_file)
+    assert process.get("/metrics", headers=_basic("dave", "dave-pass"))[0] == 200
 
 
 def test_reload_adds_basic_auth_to_a_plain_listener(
