@@ -22,7 +22,15 @@ import bcrypt
 import yaml
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .config import ConfigError
 
@@ -73,6 +81,19 @@ class TLSServerConfig(_Model):
     client_ca_file: Path | None = None
     min_version: Literal["TLS12", "TLS13"] = "TLS12"
     max_version: Literal["TLS12", "TLS13"] | None = None
+
+    @field_validator("cert_file", "key_file", mode="before")
+    @classmethod
+    def _named(cls, value: object) -> object:
+        if value == "":  # Path("") would be the working directory
+            raise ValueError("must name a file")
+        return value
+
+    @field_validator("client_ca_file", mode="before")
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        # exporter-toolkit reads an empty client_ca_file as not set.
+        return None if value == "" else value
 
     def problems(self) -> list[str]:
         """Cross-field rules, one line each, located by the key to change."""

@@ -186,6 +186,25 @@ def test_unknown_client_auth_type_and_unreadable_files(tmp_path: Path) -> None:
     assert info.value.problems[0].startswith("tls_server_config.cert_file, key_file: cannot load")
 
 
+def test_empty_file_names(tmp_path: Path) -> None:
+    """An empty cert_file is an error (not the working directory); an empty client_ca_file is
+    not set, as exporter-toolkit reads it."""
+    _, server, _ = _tls_files(tmp_path, "a")
+    path = tmp_path / "web.yml"
+    path.write_text(f"tls_server_config: {{cert_file: '', key_file: {server}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == ["tls_server_config.cert_file: must name a file"]
+    path.write_text(_tls_yaml(server, "RequireAndVerifyClientCert") + "  client_ca_file: ''\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems[0].startswith(
+        "tls_server_config.client_auth_type: RequireAndVerifyClientCert needs client_ca_file"
+    )
+    path.write_text(_tls_yaml(server, "NoClientCert") + "  client_ca_file: ''\n")
+    assert load_web_config(path).tls_context is not None
+
+
 def test_relative_files_are_taken_from_the_web_config_directory(tmp_path: Path) -> None:
     """As in exporter-toolkit, relative file names are relative to the web config file."""
     _, server, ca_file = _tls_files(tmp_path, "a")
