@@ -29,7 +29,6 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from .config import ConfigError
@@ -175,12 +174,16 @@ class WebConfig(_Model):
     http_server_config: HTTPServerConfig = Field(default_factory=HTTPServerConfig)
     _tls_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _hashes(self) -> WebConfig:
-        for user, hashed in self.basic_auth_users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError(f"basic_auth_users.{user}: not a bcrypt hash")
-        return self
+    def problems(self) -> list[str]:
+        """Rules beyond the types, one line each, located by the key to change."""
+        problems = [
+            f"basic_auth_users.{user}: not a bcrypt hash"
+            for user, hashed in self.basic_auth_users.items()
+            if not hashed.startswith(("$2a$", "$2b$", "$2y$"))
+        ]
+        if self.tls_server_config is not None:
+            problems += self.tls_server_config.problems()
+        return problems
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -206,11 +209,11 @@ def load_web_config(path: Path) -> WebConfig:
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{where}: {str(message).removeprefix('Value error, ')}")
         raise ConfigError(str(path), problems) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError(str(path), problems)
     tls = config.tls_server_config
     if tls is not None:
-        problems = tls.problems()
-        if problems:
-            raise ConfigError(str(path), problems)
         tls = tls.resolved(path.parent)
         config = config.model_copy(update={"tls_server_config": tls})
         try:

@@ -29,6 +29,10 @@ def test_invalid_web_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_web_config(path)
     assert "bogus: unknown key" in info.value.problems
+    path.write_text("basic_auth_users: {alice: plain, bob: '$2y$04$x'}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == ["basic_auth_users.alice: not a bcrypt hash"]
 
 
 def test_tls_and_basic_auth(tmp_path: Path, start_exporter: StartExporter) -> None:
@@ -405,3 +409,24 @@ def test_reload_adds_basic_auth_to_a_plain_listener(
     web.write_text(_tls_yaml(server))
     assert "tls_server_config: added by a reload" in _reload(process, "config reload failed")
     assert process.get("/metrics", headers=_basic("alice", "alice-pass"))[0] == 200
+
+
+def test_invalid_web_config_keeps_the_config_too(
+    tmp_path: Path, start_exporter: StartExporter
+) -> None:
+    """A reload is all or nothing: with the web config invalid, the new config is not taken
+    either, and the next reload with both valid takes both."""
+    config = tmp_path / "config.yml"
+    config.write_text("modules: {first: {prober: mcp}}\n")
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config: {headers: {X-Test: one}}\n")
+    process = start_exporter("--config.file", str(config), "--web.config.file", str(web))
+    config.write_text("modules: {second: {prober: mcp}}\n")
+    web.write_text("basic_auth_users: {alice: plain}\n")
+    status, body = process.request("/-/reload", method="POST")
+    assert status == 500
+    assert f"{web}: basic_auth_users.alice: not a bcrypt hash" in body
+    assert "first:" in process.get("/config")[1]
+    web.write_text("http_server_config: {headers: {X-Test: two}}\n")
+    assert process.request("/-/reload", method="POST")[0] == 200
+    assert "second:" in process.get("/config")[1]
