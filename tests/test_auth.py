@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.conftest import ExporterFactory
+from tests.exporter_process import StartExporter
 from tests.peers.oauth import (
     BASIC_ONLY_CLIENT,
     DEFAULT_CLIENT,
@@ -21,7 +22,6 @@ from tests.peers.oauth import (
     OAuthMCPServerPeer,
     OAuthPeerFactory,
 )
-from tests.exporter_process import StartExporter
 from tests.test_probe_mcp import failure
 
 
