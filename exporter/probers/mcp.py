@@ -14,6 +14,7 @@ from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .jsonrpc import JSONRPCError
+from .tool_surface import write_tool_surface
 from .transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 
 CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
@@ -372,6 +373,7 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict
             "Stable number derived from the canonical tool list; changes when tools change.",
             tools_fingerprint(items),
         )
+        write_tool_surface(ctx, items)
 
 
 def tools_fingerprint(tools: list[Any]) -> int:
