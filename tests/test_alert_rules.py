@@ -24,6 +24,8 @@ ALERTS = {
     "MCPProbeScrapeFailing": "mcp-exporter-overview",
     "MCPProbePhaseSlow": "mcp-exporter-target",
     "MCPToolListChanged": "mcp-exporter-target",
+    "MCPToolListGrew": "mcp-exporter-target",
+    "MCPToolSchemaInvalid": "mcp-exporter-target",
     "MCPProtocolVersionBelowFloor": "mcp-exporter-target",
     "MCPCertificateExpiringSoon": "mcp-exporter-overview",
     "MCPGatewayAuthMisconfigured": "mcp-exporter-gateway-auth",
