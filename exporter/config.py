@@ -417,6 +417,9 @@ class MCPProber(_Model):
     headers: dict[str, Secret] = Field(default_factory=dict)
     bearer_token: Secret | None = None
     delete_session: bool = True
+    # Active spec rules (probe_mcp_spec_deviation): a ping with an unsupported
+    # MCP-Protocol-Version, one with a foreign Origin, and one with the deleted session's id.
+    spec_checks: bool = False
     oauth2: OAuth2ClientCredentials | None = None
     discovery_on_auth_failure: bool = False
     litellm: LiteLLMGateway | None = None

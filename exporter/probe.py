@@ -16,6 +16,7 @@ from .history import ProbeLog
 from .metrics import ProbeRegistry
 from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
+from .probers.deviations import write_deviations
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
 from .probers.litellm import probe_litellm
@@ -253,6 +254,7 @@ def _finish_registry(
                 1 if ctx.steps["session_delete"] else 0,
                 {"step": "session_delete"},
             )
+        write_deviations(ctx)
     write_oauth_metrics(ctx)
     if ctx.last_status is not None:
         reg.set("probe_http_status_code", "Last HTTP status code from the target.", ctx.last_status)

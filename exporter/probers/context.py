@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
 from .failure import Hop
 from .http import HTTPSession, Limits
+
+# Enough for every step of a probe; a target that makes a probe loop cannot grow it unbounded.
+_MAX_RECORDED_REQUESTS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as the probe sent it, for the replay commands (exporter/replay.py).
+
+    `secrets` names credentials that travel outside the headers (a client secret in a form
+    body): (shell variable, value).
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    phase: str
+    secrets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -33,6 +52,7 @@ class ProbeContext:
     last_status: int | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
     _http: HTTPSession | None = None
 
     @property
@@ -82,6 +102,22 @@ class ProbeContext:
             setup_after = self._http.setup_seconds if self._http is not None else 0.0
             elapsed = max(0.0, elapsed - (setup_after - setup_before))
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
+
+    def record_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+        phase: str,
+        secrets: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Remember a request about to be sent, so the probe can be replayed with curl."""
+        if len(self.requests) < _MAX_RECORDED_REQUESTS:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            self.requests.append(
+                RecordedRequest(method, url, tuple(items), body, phase, tuple(secrets))
+            )
 
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""

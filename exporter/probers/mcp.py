@@ -12,8 +12,10 @@ from .. import __version__
 from ..config import PROTOCOL_VERSIONS, MCPProber
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
+from .deviations import check_ping_result
 from .failure import Hop, ProbeFailure
 from .jsonrpc import JSONRPCError
+from .spec_checks import check_session_terminated, run_spec_checks
 from .tool_surface import write_tool_surface
 from .transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 
@@ -59,6 +61,8 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
         server = ctx.extra["server"]
         for step in settings.steps:
             await _run_step(ctx, transport, step, server)
+        if settings.spec_checks:
+            await run_spec_checks(ctx, transport)
         _check_expectations(ctx, settings, hop)
     except asyncio.CancelledError:
         # The deadline passed: no time is left to end the session, and the failure must stay
@@ -70,6 +74,8 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
             await after_auth_failure(ctx, exc)
         raise
     await _end_session(ctx, transport, settings.delete_session)
+    if settings.spec_checks:
+        await check_session_terminated(ctx, transport)
     return True
 
 
@@ -309,7 +315,7 @@ async def _run_step(
             await _list(ctx, transport, step, server)
         elif step == "ping":
             with ctx.step("ping", hop):
-                await _request(ctx, transport, "ping", {}, "ping")
+                check_ping_result(ctx, await _request(ctx, transport, "ping", {}, "ping"))
         elif step == "tool_call":
             await _tool_call(ctx, transport)
     except ProbeFailure:

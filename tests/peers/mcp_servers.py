@@ -64,12 +64,14 @@ class Peer:
             self.proc.kill()
 
 
-def start_sdk(mode: str, *, json_response: bool = False) -> Peer:
+def start_sdk(mode: str, *, json_response: bool = False, origin_protection: bool = False) -> Peer:
     """Start sdk_server.py in the given mode."""
     port = free_port()
     cmd = [sys.executable, str(HERE / "sdk_server.py"), "--mode", mode, "--port", str(port)]
     if json_response:
         cmd.append("--json")
+    if origin_protection:
+        cmd.append("--origin-protection")
     proc = subprocess.Popen(cmd)
     wait_for_port(port, proc)
     base = f"http://127.0.0.1:{port}"

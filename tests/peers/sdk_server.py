@@ -89,10 +89,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["stateful", "stateless", "sse"], required=True)
     parser.add_argument("--json", action="store_true")
+    # The SDK's own Host/Origin validation, as it is on by default for a localhost server.
+    parser.add_argument("--origin-protection", action="store_true")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     server = build()
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if args.origin_protection:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*"],
+            allowed_origins=["http://127.0.0.1:*"],
+        )
     if args.mode == "sse":
         app = server.sse_app(transport_security=security)
     else:
