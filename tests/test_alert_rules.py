@@ -26,6 +26,7 @@ ALERTS = {
     "MCPToolListChanged": "mcp-exporter-target",
     "MCPToolListGrew": "mcp-exporter-target",
     "MCPToolSchemaInvalid": "mcp-exporter-target",
+    "MCPSpecDeviation": "mcp-exporter-target",
     "MCPProtocolVersionBelowFloor": "mcp-exporter-target",
     "MCPCertificateExpiringSoon": "mcp-exporter-overview",
     "MCPGatewayAuthMisconfigured": "mcp-exporter-gateway-auth",

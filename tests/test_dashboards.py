@@ -51,6 +51,7 @@ PROBE_METRICS = frozenset(
         "probe_mcp_tools_without_description",
         "probe_mcp_tool_schemas_invalid",
         "probe_mcp_tools_duplicate_names",
+        "probe_mcp_spec_deviation",
         "probe_mcp_jsonrpc_error_code",
         "probe_ssl_earliest_cert_expiry",
         "probe_tls_version_info",
