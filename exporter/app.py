@@ -25,6 +25,7 @@ from .probe import (
     display_target,
     effective_timeout,
     parse_target,
+    replay_of,
     run_probe,
 )
 from .web_config import WebConfig, basic_auth_middleware, headers_middleware
@@ -135,6 +136,7 @@ async def handle_probe(request: web.Request) -> web.Response:
         reason=outcome.reason,
         duration=outcome.duration,
         log=outcome.log,
+        replay=replay_of(outcome),
     )
     failure = outcome.failure
     logger.info(

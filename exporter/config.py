@@ -846,6 +846,17 @@ def _mask(data: Any, model: Any) -> Any:
     return data
 
 
+def hidden_secret_values(model: Any) -> list[str]:
+    """The current values of the Secrets read from files or the environment (inline values of
+    ordinary headers are shown in /config, so they are not hidden)."""
+    found: list[str] = []
+    for _where, secret in _secrets(model, ""):
+        if secret.value is None:
+            with contextlib.suppress(OSError, KeyError):
+                found.append(secret.reveal())
+    return found
+
+
 def secret_values(model: Any) -> list[str]:
     """The current values of every Secret in a config model (for scrubbing probe output)."""
     found: list[str] = []

@@ -22,6 +22,7 @@ from .probers.failure import ProbeFailure, classify
 from .probers.litellm import probe_litellm
 from .probers.mcp import probe_mcp
 from .redact import Redactor
+from .replay import render as render_replay
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
@@ -286,9 +287,21 @@ def _finish_registry(
             )
 
 
+def replay_of(outcome: ProbeOutcome) -> Callable[[], str]:
+    """The probe's curl replay, rendered when asked for (most probes' never are). Holds only
+    what it needs, not the probe's context, so a kept history stays small."""
+    requests = tuple(outcome.context.requests)
+    module = outcome.context.module.config
+    timeout = outcome.context.timeout
+    scrub = outcome.log.redactor or (lambda text: text)
+    return lambda: render_replay(requests, module, timeout, scrub)
+
+
 def debug_output(outcome: ProbeOutcome, module: RuntimeModule) -> str:
-    """The text /probe?debug=true returns: log, metrics, module config with secrets masked."""
+    """The text /probe?debug=true returns: log, metrics, module config with secrets masked, and
+    the curl commands that replay the probe."""
     notes = "".join(f"- {n}\n" for n in outcome.context.notes)
+    replay = replay_of(outcome)()
     return (
         "Logs for the probe:\n"
         f"{outcome.log.text()}\n"
@@ -296,5 +309,5 @@ def debug_output(outcome: ProbeOutcome, module: RuntimeModule) -> str:
         + "Metrics that would have been returned:\n"
         f"{outcome.registry.render()}\n"
         f"Module configuration ({module.name}):\n"
-        f"{module_yaml(module.config)}"
+        f"{module_yaml(module.config)}" + (f"\nReplay:\n{replay}" if replay else "")
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from .probe import ProbeOutcome, display_target
+from .probe import ProbeOutcome, display_target, replay_of
 from .probers.failure import HOPS
 
 NEXT_STEPS: Final[dict[str, str]] = {
@@ -94,6 +94,7 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "completion": ctx.extra.get("completion"),
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
+        "replay": replay_of(outcome)(),
     }
 
 
@@ -151,4 +152,6 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
+    if data["replay"]:
+        lines += ["", data["replay"].rstrip("\n")]
     return "\n".join(lines) + "\n"

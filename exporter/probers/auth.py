@@ -142,6 +142,9 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
+        ctx.record_request(
+            "POST", endpoint, headers, body, "token", secrets=[("OAUTH_CLIENT_SECRET", secret)]
+        )
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )

@@ -485,7 +485,10 @@ class LegacySSE(Transport):
         assert self.endpoint is not None
         headers = {"Content-Type": "application/json", **self.headers}
         body = jsonrpc.encode(message)
-        self.ctx.record_request("POST", self.endpoint, headers, body, phase)
+        # The endpoint's query names the session: a variable, like every session id.
+        self.ctx.record_request(
+            "POST", self.endpoint, headers, body, phase, secrets=[("MCP_ENDPOINT", self.endpoint)]
+        )
         response = await self.ctx.http.request(
             "POST",
             self.endpoint,
