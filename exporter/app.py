@@ -28,6 +28,7 @@ from .probe import (
     replay_of,
     run_probe,
 )
+from .sd import NoTargets, ServiceDiscovery
 from .web_config import WebConfig, basic_auth_middleware, headers_middleware
 
 logger = structlog.get_logger("mcp_exporter")
@@ -53,6 +54,7 @@ class State:
     config: RuntimeConfig
     metrics: ExporterMetrics
     history: History
+    sd: ServiceDiscovery
     last_reload_error: str | None = None
     in_flight: int = 0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -154,6 +156,21 @@ async def handle_probe(request: web.Request) -> web.Response:
     return web.Response(
         body=outcome.registry.render().encode(), headers={"Content-Type": CONTENT_TYPE}
     )
+
+
+async def handle_sd(request: web.Request) -> web.Response:
+    """GET /sd?source=NAME: Prometheus HTTP service discovery (http_sd_configs)."""
+    state = request.app[STATE]
+    name = request.query.get("source", "")
+    if not name:
+        return _text("source parameter is missing\n", 400)
+    if name not in state.config.config.service_discovery.litellm:
+        return _text(f"unknown source {name[:100]!r}\n", 404)
+    try:
+        targets = await state.sd.targets(name, state.config)
+    except NoTargets as exc:
+        return _text(f"{exc}\n", 503)
+    return web.json_response(targets)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -261,12 +278,15 @@ def create_app(settings: Settings) -> web.Application:
         if web_config.basic_auth_users:
             middlewares.append(basic_auth_middleware(web_config.basic_auth_users))
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
-    app[STATE] = State(settings, config, metrics, History(settings.history_size))
+    app[STATE] = State(
+        settings, config, metrics, History(settings.history_size), ServiceDiscovery(metrics)
+    )
     app.router.add_get("/", handle_landing)
     app.router.add_get("/probe", handle_probe)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/config", handle_config)
     app.router.add_get("/logs", handle_logs)
+    app.router.add_get("/sd", handle_sd)
     app.router.add_post("/-/reload", handle_reload)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)

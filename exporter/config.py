@@ -559,6 +559,17 @@ class LiteLLMCompletionProber(_Model):
         return self
 
 
+class LiteLLMHealthProber(_Model):
+    """The gateway's own health view of each MCP server: `/v1/mcp/server/health`, named by
+    `/v1/mcp/server`. The target is the gateway's base URL."""
+
+    # The gateway key, sent as `<key_header>: Bearer <api_key>`; null: no key (LiteLLM refuses).
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+
 class PolicyRule(_Model):
     """One allow or deny rule; every field given must match."""
 
@@ -602,16 +613,23 @@ class TargetPolicyConfig(_Model):
 class Module(_Model):
     """One probe module, as in blackbox_exporter."""
 
-    prober: Literal["mcp", "discovery", "litellm_completion"]
+    prober: Literal["mcp", "discovery", "litellm_completion", "litellm_health"]
     timeout: Duration = 10.0
     # Narrows the global target_policy for this module.
     target_policy: TargetPolicyConfig | None = None
     mcp: MCPProber = Field(default_factory=MCPProber)
     discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
     litellm_completion: LiteLLMCompletionProber | None = None
+    litellm_health: LiteLLMHealthProber | None = None
 
     @model_validator(mode="after")
     def _blocks(self) -> Module:
+        if self.prober == "litellm_health" and self.litellm_health is None:
+            raise ValueError("prober litellm_health needs a litellm_health block")
+        if self.prober != "litellm_health" and self.litellm_health is not None:
+            raise ValueError(
+                f"the litellm_health block belongs to prober litellm_health, not {self.prober}"
+            )
         if self.prober != "mcp" and "mcp" in self.model_fields_set:
             raise ValueError(f"the mcp block belongs to prober mcp, not {self.prober}")
         if self.prober == "litellm_completion" and self.litellm_completion is None:
@@ -649,6 +667,8 @@ class Module(_Model):
         """The TLS settings of the module's prober block."""
         if self.litellm_completion is not None:
             return self.litellm_completion.tls_config
+        if self.litellm_health is not None:
+            return self.litellm_health.tls_config
         return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
 
     @property
@@ -656,7 +676,45 @@ class Module(_Model):
         """The limits of the module's prober block."""
         if self.litellm_completion is not None:
             return self.litellm_completion.limits
+        if self.litellm_health is not None:
+            return self.litellm_health.limits
         return self.discovery.limits if self.prober == "discovery" else self.mcp.limits
+
+
+SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class LiteLLMSource(_Model):
+    """A LiteLLM gateway whose MCP servers `/sd?source=NAME` offers Prometheus as targets."""
+
+    # The gateway's base URL (where /v1/mcp/server and the MCP endpoints are).
+    url: str
+    # The key, sent as `<key_header>: Bearer <api_key>`; it decides which servers are listed.
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    # Each target's URL: the gateway's per-server MCP endpoint in this layout.
+    layout: Literal["mcp/{server}", "{server}/mcp"] = "mcp/{server}"
+    # How long a fetched list is served before the gateway is asked again.
+    refresh_interval: Duration = 60.0
+    timeout: Duration = 10.0
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http(s) URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("url must not have a query, fragment or credentials")
+        return value.rstrip("/")
+
+
+class ServiceDiscovery(_Model):
+    """Sources of Prometheus HTTP service discovery (`/sd?source=NAME`)."""
+
+    litellm: dict[SourceName, LiteLLMSource] = Field(default_factory=dict)
 
 
 class Config(_Model):
@@ -664,6 +722,7 @@ class Config(_Model):
 
     modules: dict[str, Module]
     target_policy: TargetPolicyConfig = Field(default_factory=TargetPolicyConfig)
+    service_discovery: ServiceDiscovery = Field(default_factory=ServiceDiscovery)
 
     @field_validator("modules")
     @classmethod
@@ -695,6 +754,8 @@ class RuntimeConfig:
     source: str
     config: Config
     modules: Mapping[str, RuntimeModule]
+    # The TLS context of each service-discovery source, by name.
+    sd_ssl_contexts: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
 
 
 _BRANCH_NAMES: Final = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
@@ -773,9 +834,21 @@ def parse(text: str, source: str) -> RuntimeConfig:
         if module.target_policy is not None:
             policies.append(module.target_policy.build())
         modules[name] = RuntimeModule(name, module, context, PolicyChain(tuple(policies)))
+    sd_contexts: dict[str, ssl.SSLContext] = {}
+    for name, sd_source in config.service_discovery.litellm.items():
+        where = f"service_discovery.litellm.{name}"
+        problems += [
+            f"{at}: {problem}"
+            for at, secret in _secrets(sd_source, where)
+            if (problem := secret.check()) is not None
+        ]
+        try:
+            sd_contexts[name] = contexts.get(sd_source.tls_config) or sd_source.tls_config.build()
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"{where}.tls_config: cannot load certificates: {exc}")
     if problems:
         raise ConfigError(source, problems)
-    return RuntimeConfig(source, config, modules)
+    return RuntimeConfig(source, config, modules, sd_contexts)
 
 
 def _secrets(model: Any, where: str) -> Iterator[tuple[str, Secret]]:

@@ -20,6 +20,7 @@ from .probers.deviations import write_deviations
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, classify
 from .probers.litellm import probe_litellm
+from .probers.litellm_health import probe_litellm_health
 from .probers.mcp import probe_mcp
 from .redact import Redactor
 from .replay import render as render_replay
@@ -30,6 +31,7 @@ PROBERS: Final[dict[str, ProbeFn]] = {
     "mcp": probe_mcp,
     "discovery": probe_discovery,
     "litellm_completion": probe_litellm_completion,
+    "litellm_health": probe_litellm_health,
 }
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0

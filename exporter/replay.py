@@ -66,9 +66,9 @@ def _variable_for_header(header: str, value: str, module: Module, phase: str) ->
         if value.lower().startswith("basic ") and phase == "token":
             return "OAUTH_CLIENT_BASIC"
         litellm = module.mcp.litellm if module.prober == "mcp" else None
-        completion = module.litellm_completion
-        gateway = (litellm is not None and litellm.key_header == "authorization") or (
-            completion is not None and completion.key_header == "authorization"
+        gateway = any(
+            block is not None and block.key_header == "authorization"
+            for block in (litellm, module.litellm_completion, module.litellm_health)
         )
         if gateway and phase not in ("token",) and not phase.startswith("upstream_"):
             return "LITELLM_KEY"

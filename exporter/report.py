@@ -92,6 +92,7 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         },
         "litellm": ctx.extra.get("litellm"),
         "completion": ctx.extra.get("completion"),
+        "litellm_health": ctx.extra.get("litellm_health"),
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
         "replay": replay_of(outcome)(),
@@ -148,6 +149,8 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
             f"{completion['tool']}: listed {'-' if listed is None else listed} tools, called "
             f"{'-' if calls is None else calls} times"
         )
+    for server, status in (data["litellm_health"] or {}).items():
+        lines.append(f"  health      {server:<22} {status}")
     for hop, ok in data["hops"].items():
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
