@@ -32,11 +32,13 @@ ALERTS = {
     "MCPGatewayAuthMisconfigured": "mcp-exporter-gateway-auth",
     "MCPUpstreamHopDown": "mcp-exporter-gateway-auth",
     "MCPGatewayUpstreamNotOk": "mcp-exporter-gateway-auth",
+    "MCPGatewayServerUnhealthy": "mcp-exporter-gateway-auth",
     "MCPOAuthDiscoveryBroken": "mcp-exporter-gateway-auth",
     "MCPOAuthTokenFetchFailing": "mcp-exporter-gateway-auth",
     "MCPOAuthPKCEUnsupported": "mcp-exporter-gateway-auth",
     "MCPOAuthRegistrationMissing": "mcp-exporter-gateway-auth",
     "MCPExporterConfigReloadFailed": "mcp-exporter-overview",
+    "MCPServiceDiscoveryFailing": "mcp-exporter-overview",
     "MCPExporterDown": "mcp-exporter-overview",
     "MCPExporterNotScraped": "mcp-exporter-overview",
 }
