@@ -391,6 +391,9 @@ class LiteLLMGateway(_Model):
     ignore_upstreams: list[ServerName] = Field(default_factory=list)
     # Names for the hashed server ids of x-mcp-debug-auth-resolutions (id: name).
     server_ids: dict[ServerId, ServerName] = Field(default_factory=dict)
+    # Name the ids not in server_ids from the gateway's own list (GET /v1/mcp/server on the
+    # target's origin), one extra request when the answer has per-server resolutions.
+    resolve_server_ids: bool = False
     direct_probe: LiteLLMDirectProbe | None = None
 
     @model_validator(mode="after")
