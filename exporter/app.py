@@ -71,6 +71,7 @@ class State:
             except ConfigError as exc:
                 return self._reload_failed(exc)
             self.config = new
+            self.sd.forget_removed(new)
             self.last_reload_error = None
             self.metrics.config_last_reload_successful.set(1)
             self.metrics.config_last_reload_success_timestamp.set(time.time())

@@ -10,6 +10,7 @@ good list stays served and the exporter's `mcp_exporter_sd_*` metrics say so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from .probers.litellm_servers import (
     parse_server_list,
     server_url,
 )
+from .redact import Redactor
 
 logger = structlog.get_logger("mcp_exporter.sd")
 
@@ -61,7 +63,7 @@ def targets_of(name: str, source: LiteLLMSource, servers: list[LiteLLMServer]) -
             "__meta_litellm_gateway_url": source.url,
             "__meta_litellm_upstream_url": server.url,
         }
-        url = server_url(source.url, source.layout, server.server_name)
+        url = server_url(source.url, source.layout, server.route_name or server.server_name)
         out.append({"targets": [url], "labels": labels})
     return out
 
@@ -101,6 +103,22 @@ class ServiceDiscovery:
         self.metrics = metrics
         self._caches: dict[str, _Cache] = {}
 
+    def forget_removed(self, config: RuntimeConfig) -> None:
+        """After a reload: drop the lists and metrics of sources no longer configured."""
+        for name in set(self._caches) - set(config.config.service_discovery.litellm):
+            del self._caches[name]
+            metrics = self.metrics
+            for gauge in (
+                metrics.sd_last_refresh_successful,
+                metrics.sd_last_success_timestamp,
+                metrics.sd_targets,
+            ):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(name)
+            for result in ("success", "failure"):
+                with contextlib.suppress(KeyError):
+                    metrics.sd_refreshes.remove(name, result)
+
     async def targets(self, name: str, config: RuntimeConfig) -> list[Target]:
         """The source's targets: cached, refreshed when older than its refresh interval, the
         last good list while the gateway fails. KeyError for an unknown source, NoTargets when
@@ -124,7 +142,7 @@ class ServiceDiscovery:
         source = cache.source
         try:
             servers = await fetch_servers(source, config.sd_ssl_contexts.get(name))
-        except (ProbeFailure, ValueError, TimeoutError, OSError, KeyError) as exc:
+        except Exception as exc:  # any failure keeps the last good list; it is reported
             if isinstance(exc, ProbeFailure):
                 error = f"{exc.reason}: {exc.detail}"
             elif isinstance(exc, TimeoutError):
@@ -134,7 +152,9 @@ class ServiceDiscovery:
             else:
                 classified = classify(exc)
                 error = f"{classified.reason}: {classified.detail}"
-            cache.last_error = error[:300]
+            # The gateway's answer may echo the key: it never reaches the log or the 503.
+            secrets = [source.api_key.reveal()] if source.api_key is not None else []
+            cache.last_error = Redactor(secrets)(error)[:300]
             self.metrics.sd_refreshes.labels(name, "failure").inc()
             self.metrics.sd_last_refresh_successful.labels(name).set(0)
             logger.warning(

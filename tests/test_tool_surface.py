@@ -214,3 +214,34 @@ async def test_hostile_lists_are_measured_without_failing(exporter: Exporter) ->
     assert m["probe_mcp_tools_definition_bytes"] == len(canonical_json(tools))
     assert m["probe_mcp_tools_without_description"] == 2
     assert m["probe_mcp_tools_duplicate_names"] == 0  # only string names are names
+
+
+async def test_a_huge_list_is_checked_over_several_probes(exporter: Exporter) -> None:
+    """Checking is bounded per probe (CHECK_BUDGET_SECONDS): a list of 3000 distinct schemas, one
+    in three invalid, is not all checked by the first probe, which stays fast; the verdicts are
+    kept, so later probes check the rest until every invalid one is counted."""
+    tools = [
+        {
+            "name": f"t{i}",
+            "description": "d",
+            "inputSchema": {
+                "type": "object",
+                "properties": {f"p{i}": {"type": "strin" if i % 3 == 0 else "string"}},
+            },
+        }
+        for i in range(3000)
+    ]
+    async with fakes.serve(tools_answer(tools)) as url:
+        first = await exporter.probe(url)
+        assert first["probe_success"] == 1
+        assert first["probe_mcp_tool_schemas_invalid"] < 1000
+        _status, text = await exporter.get("/probe", target=url, module="mcp", debug="true")
+        assert "tool schemas left for the next probes" in text
+        counts = []
+        for _ in range(200):
+            m = await exporter.probe(url)
+            counts.append(m["probe_mcp_tool_schemas_invalid"])
+            if counts[-1] == 1000:
+                break
+    assert counts[-1] == 1000
+    assert counts == sorted(counts)

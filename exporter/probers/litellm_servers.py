@@ -31,10 +31,12 @@ class LiteLLMServer:
     """One MCP server as LiteLLM lists it."""
 
     server_id: str
-    server_name: str
+    server_name: str  # printable and bounded, for labels
     url: str
     transport: str
     auth_type: str
+    # The name exactly as LiteLLM routes it (bounded), for the server's URL on the gateway.
+    route_name: str = ""
 
 
 def _text(value: object, limit: int = _MAX_TEXT) -> str:
@@ -70,9 +72,11 @@ def parse_server_list(body: bytes) -> list[LiteLLMServer]:
         if not isinstance(item, dict):
             continue
         server_id = _text(item.get("server_id"))
-        name = _text(item.get("server_name")) or _text(item.get("alias")) or server_id
+        raw = item.get("server_name")
+        name = _text(raw) or _text(item.get("alias")) or server_id
         if not name:
             continue
+        route = raw[:256] if isinstance(raw, str) and raw else name
         url = item.get("url")
         servers.append(
             LiteLLMServer(
@@ -81,6 +85,7 @@ def parse_server_list(body: bytes) -> list[LiteLLMServer]:
                 url=upstream_label(url) if isinstance(url, str) else "",
                 transport=_text(item.get("transport")) or "unknown",
                 auth_type=_text(item.get("auth_type")) or "none",
+                route_name=route,
             )
         )
     return servers

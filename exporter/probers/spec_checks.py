@@ -38,10 +38,9 @@ async def _ping_status(ctx: ProbeContext, transport: StreamableHTTP, **extra: st
         follow_redirects=True,
         within_origin=True,
     )
-    try:
-        await response.read()
-    finally:
-        await response.aclose()
+    # The status is the answer; the body is not read, so a server that keeps the stream open
+    # cannot hold the probe until its deadline.
+    await response.aclose()
     return response.status
 
 

@@ -40,6 +40,23 @@ _VERDICTS: OrderedDict[str, str | None] = OrderedDict()
 _MAX_VERDICTS: Final = 4096
 _MAX_CACHED_SCHEMA: Final = 16 * 1024
 _CHECKERS: dict[str, Any] = {}
+# Checking is CPU work the probe's deadline cannot interrupt: a probe checks new schemas for at
+# most this long, the rest on its next probes (their verdicts are kept), so a huge or hostile
+# tool list never stalls the exporter. A schema larger than _MAX_CHECKED is not checked at all.
+CHECK_BUDGET_SECONDS: Final = 0.1
+_MAX_CHECKED: Final = 256 * 1024
+_JSON_TYPES: Final = {
+    "list": "array",
+    "str": "string",
+    "int": "number",
+    "float": "number",
+    "bool": "boolean",
+    "NoneType": "null",
+}
+
+
+class _Unchecked(Exception):
+    """A schema left unchecked: the probe's budget is spent, or it is too large."""
 
 
 @dataclass(slots=True)
@@ -51,6 +68,7 @@ class ToolSurface:
     schemas_invalid: int = 0
     duplicate_names: int = 0
     schema_check_seconds: float = 0.0
+    schemas_unchecked: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -61,15 +79,18 @@ def canonical_json(tools: list[Any]) -> bytes:
     ).encode("utf-8", "surrogatepass")
 
 
-def schema_problem(schema: Any) -> str | None:
+def schema_problem(schema: Any, deadline: float = float("inf")) -> str | None:
     """Why `schema` is not a valid MCP tool schema, or None when it is.
 
     MCP requires an object schema (`type: "object"`, schema.ts `Tool.inputSchema` and
     `outputSchema`), valid against the metaschema of its dialect: the one its `$schema` names,
-    else the default. A dialect this client cannot validate is a problem too.
+    else the default. A dialect this client cannot validate is a problem too. Raises _Unchecked
+    when a schema not seen before would be checked after `deadline` (perf_counter), or is larger
+    than can be checked.
     """
     if not isinstance(schema, dict):
-        return f"is a JSON {type(schema).__name__}, not an object"
+        kind = _JSON_TYPES.get(type(schema).__name__, type(schema).__name__)
+        return f"is a JSON {kind}, not an object"
     if schema.get("type") != "object":
         return 'has no type "object"'
     dialect = schema.get("$schema", DEFAULT_DIALECT)
@@ -85,6 +106,8 @@ def schema_problem(schema: Any) -> str | None:
     if key in _VERDICTS:
         _VERDICTS.move_to_end(key)
         return _VERDICTS[key]
+    if len(key) > _MAX_CHECKED or time.perf_counter() > deadline:
+        raise _Unchecked
     verdict = _check(dialect, schema)
     if len(key) <= _MAX_CACHED_SCHEMA:
         _VERDICTS[key] = verdict
@@ -117,6 +140,7 @@ def measure(tools: list[Any]) -> ToolSurface:
     surface = ToolSurface(definition_bytes=size)
     names: list[str] = []
     started = time.perf_counter()
+    deadline = started + CHECK_BUDGET_SECONDS
     for index, tool in enumerate(tools):
         if not isinstance(tool, dict):
             surface.without_description += 1
@@ -134,7 +158,11 @@ def measure(tools: list[Any]) -> ToolSurface:
         for key in _SCHEMA_FIELDS:
             if key not in tool and key == "outputSchema":
                 continue  # optional
-            problem = schema_problem(tool.get(key))
+            try:
+                problem = schema_problem(tool.get(key), deadline)
+            except _Unchecked:
+                surface.schemas_unchecked += 1
+                continue
             if problem is not None:
                 invalid = True
                 surface.problems.append(f"tool {label}: {key} {problem}")
@@ -173,6 +201,11 @@ def write_tool_surface(ctx: ProbeContext, tools: list[Any]) -> ToolSurface:
         ctx.log.warning("tool schema invalid", problem=problem)
     if surface.duplicate_names:
         ctx.log.warning("duplicate tool names", duplicates=surface.duplicate_names)
+    if surface.schemas_unchecked:
+        ctx.log.info(
+            "tool schemas left for the next probes (check budget spent, or too large)",
+            unchecked=surface.schemas_unchecked,
+        )
     ctx.log.debug(
         "tool surface",
         definition_bytes=surface.definition_bytes,
