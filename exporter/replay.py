@@ -28,7 +28,7 @@ _KNOWN_VARIABLES: Final = {
 _EXPLANATIONS: Final = {
     "MCP_TOKEN": "the bearer token of the MCP requests (Authorization: Bearer ...)",
     "LITELLM_KEY": "the LiteLLM gateway key",
-    "OAUTH_CLIENT_SECRET": "the OAuth client secret of the token request",
+    "OAUTH_CLIENT_SECRET": "the OAuth client secret of the token request, form-encoded",
     "OAUTH_CLIENT_BASIC": "base64 of client_id:client_secret (form-encoded), for the token request",
     SESSION_VARIABLE: "set by the initialize command from its Mcp-Session-Id answer",
     "MCP_ENDPOINT": "the URL of the `endpoint` event on the GET stream (run that command first, "

@@ -11,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from aiohttp import web
@@ -22,7 +23,12 @@ from exporter.report import render
 from tests import fakes, hostile
 from tests.conftest import ExporterFactory
 from tests.peers.mcp_servers import Peer
-from tests.peers.oauth import DEFAULT_CLIENT, AuthorizationServerPeer, OAuthMCPServerPeer
+from tests.peers.oauth import (
+    DEFAULT_CLIENT,
+    POST_ONLY_CLIENT,
+    AuthorizationServerPeer,
+    OAuthMCPServerPeer,
+)
 
 TOKEN = "replay-token-" + "t" * 20
 API_KEY = "replay-api-key-" + "k" * 20
@@ -177,6 +183,35 @@ modules:
     # token, initialize, initialized, tools/list, DELETE
     assert statuses == [200, 200, 202, 200, 200], answers
     assert answers[3][1][0]["result"]["tools"]
+
+
+async def test_a_client_secret_in_the_form_is_a_variable(
+    oauth_authorization_server: AuthorizationServerPeer,
+    oauth_mcp_server: OAuthMCPServerPeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """client_secret_post: the form-encoded secret in the token request's body is
+    $OAUTH_CLIENT_SECRET, also when it has characters form encoding changes."""
+    config = f"""
+modules:
+  post:
+    prober: mcp
+    mcp:
+      oauth2:
+        client_id: {POST_ONLY_CLIENT.client_id}
+        client_secret: {{env: REPLAY_TEST_KEY}}
+        token_url: {oauth_authorization_server.token_endpoint}
+        auth_method: client_secret_post
+        scopes: [mcp:read]
+"""
+    for secret in (str(POST_ONLY_CLIENT.client_secret), "s3cr&t=with spaces+plus/" + "x" * 8):
+        monkeypatch.setenv("REPLAY_TEST_KEY", secret)
+        module = parse(config, "test").modules["post"]
+        outcome = await run_probe(oauth_mcp_server.url, module, 10)
+        script = replay_section(render(outcome))
+        assert 'client_secret="$OAUTH_CLIENT_SECRET"' in script.replace("'", "")
+        for form in (secret, quote_plus(secret)):
+            assert form not in script
 
 
 async def test_hostile_target_text_stays_quoted(tmp_path: Path) -> None:
