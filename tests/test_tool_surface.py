@@ -96,6 +96,8 @@ async def test_flaws_of_a_real_servers_list_are_counted(
 ) -> None:
     """Missing and blank descriptions, schemas invalid for their dialect (2020-12 by default,
     draft-07 when named) and a repeated name are counted; the probe still succeeds."""
+    # A first probe on a very busy machine may leave schemas for the next (the check budget).
+    await exporter.probe(flawed_server.url)
     m = await exporter.probe(flawed_server.url)
     assert m["probe_success"] == 1
     assert surface(m) == {
