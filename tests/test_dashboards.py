@@ -47,6 +47,11 @@ PROBE_METRICS = frozenset(
         "probe_mcp_resources",
         "probe_mcp_prompts",
         "probe_mcp_tools_fingerprint",
+        "probe_mcp_tools_definition_bytes",
+        "probe_mcp_tools_without_description",
+        "probe_mcp_tool_schemas_invalid",
+        "probe_mcp_tools_duplicate_names",
+        "probe_mcp_spec_deviation",
         "probe_mcp_jsonrpc_error_code",
         "probe_ssl_earliest_cert_expiry",
         "probe_tls_version_info",
@@ -65,6 +70,7 @@ PROBE_METRICS = frozenset(
         "probe_litellm_issue",
         "probe_litellm_upstream_status",
         "probe_litellm_upstream_tools",
+        "probe_litellm_server_health",
         "probe_litellm_completion_tools",
         "probe_litellm_completion_tool_listed",
         "probe_litellm_completion_tool_calls",
@@ -86,6 +92,10 @@ EXPORTER_METRICS = frozenset(
         "mcp_exporter_probes_in_flight",
         "mcp_exporter_module_unknown_total",
         "mcp_exporter_probes_rejected_total",
+        "mcp_exporter_sd_refreshes_total",
+        "mcp_exporter_sd_last_refresh_successful",
+        "mcp_exporter_sd_last_success_timestamp_seconds",
+        "mcp_exporter_sd_targets",
     }
 )
 # Series Prometheus writes itself for every scrape target.

@@ -15,7 +15,7 @@ import base64
 import json
 import time
 from typing import Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..config import OAuth2ClientCredentials
 from ..tokens import CachedToken
@@ -142,6 +142,15 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
+        # The form carries the secret form-encoded: that is the text the replay must hide.
+        ctx.record_request(
+            "POST",
+            endpoint,
+            headers,
+            body,
+            "token",
+            secrets=[("OAUTH_CLIENT_SECRET", quote_plus(secret))],
+        )
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )
