@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from ..config import RuntimeModule
 from ..history import ProbeLog
@@ -15,6 +15,7 @@ from ..net import Limits, Session
 from ..redact import Redactor, query_secrets
 from ..untrusted import clean
 from .failure import Hop
+from .findings import CompletionReport, GatewayReport, MCPFindings, OAuthFindings
 from .http import ProbeHTTP
 from .www_authenticate import AuthChallenge
 
@@ -57,7 +58,17 @@ class ProbeContext:
     # The last 401/403 challenge an MCP request got (what discovery after it starts from).
     auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the probers found (typed: the contract between probers, report and debug output).
+    mcp: MCPFindings = field(default_factory=MCPFindings)
+    oauth: OAuthFindings | None = None
+    gateway: GatewayReport | None = None
+    completion: CompletionReport | None = None
+    gateway_health: dict[str, str] | None = None
+    # The hop of requests to the target, and headers a gateway prober adds to every request.
+    target_hop: Hop = "client_to_upstream"
+    target_headers: dict[str, str] = field(default_factory=dict)
+    # Whether discovery already ran after an auth failure in this probe (it runs once).
+    discovery_ran: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     _http: ProbeHTTP | None = None
     _configured: Redactor | None = None

@@ -32,6 +32,7 @@ from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
 from .failure import Hop, ProbeFailure, failure_from
+from .findings import GatewayReport, UpstreamReport
 from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
 from .mcp import connect, probe_mcp
 from .www_authenticate import Challenge
@@ -623,8 +624,8 @@ def _sends(settings: MCPProber, name: str) -> bool:
 async def _probe(
     ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, findings: _Findings
 ) -> ProbeFailure | None:
-    ctx.extra["hop"] = GATEWAY_HOP
-    ctx.extra["headers"] = {**ctx.extra.get("headers", {}), **gateway_headers(gateway)}
+    ctx.target_hop = GATEWAY_HOP
+    ctx.target_headers = {**ctx.target_headers, **gateway_headers(gateway)}
     ctx.hop = GATEWAY_HOP
     failure: ProbeFailure | None = None
     try:
@@ -645,7 +646,7 @@ async def _probe(
         key_as_authorization = gateway.key_header == "authorization" and gateway.api_key is not None
         answer = GatewayAnswer(
             status=ctx.last_status,
-            body=str(ctx.extra.get("error_body", "")),
+            body=ctx.mcp.error_body,
             challenge=received.bearer if received is not None else None,
             gateway_url=ctx.target,
             key_sent=key_sent,
@@ -658,7 +659,7 @@ async def _probe(
         failure, found = classify_gateway_failure(failure, answer)
         findings.issues |= found
 
-    step_headers: dict[str, Any] = ctx.extra.get("step_headers", {})
+    step_headers = ctx.mcp.step_headers
     # Only a 2xx answer reached LiteLLM's MCP handler and carries debug headers: a step that
     # passed, or a tool call whose result was an error.
     tool_answered = failure is not None and failure.reason in ("tool_error", "expectation_failed")
@@ -674,8 +675,8 @@ async def _probe(
     if gateway.resolve_server_ids and _first(answered or {}, "x-mcp-debug-auth-resolutions"):
         server_ids = await _named_server_ids(ctx, gateway)
     findings.debug = parse_debug_headers(answered or {}, server_ids)
-    findings.outcomes = parse_server_outcomes(ctx.extra.get("tools_result"))
-    tools = ctx.extra.get("tools")
+    findings.outcomes = parse_server_outcomes(ctx.mcp.tools_result)
+    tools = ctx.mcp.tools
     findings.issues |= diagnose(
         findings.debug,
         findings.outcomes,
@@ -699,7 +700,7 @@ async def _probe(
     elif findings.outcomes:
         ctx.hops[UPSTREAM_HOP] = True
     if failure is not None and failure.reason == "tool_error" and failure.hop == GATEWAY_HOP:
-        text = str(ctx.extra.get("tool_result_text", ""))
+        text = ctx.mcp.tool_result_text
         reason = tool_error_reason(text) or "tool_error"
         if reason == "auth_required" and forwarded_credential(findings.debug):
             # The 401 answered a credential the gateway attached (its debug headers say so).
@@ -708,7 +709,8 @@ async def _probe(
     elif ctx.steps.get("tool_call") and UPSTREAM_HOP not in ctx.hops:
         ctx.hops[UPSTREAM_HOP] = True
     beyond = failure is not None and failure.hop == UPSTREAM_HOP
-    if beyond or ("server" in ctx.extra and (failure is None or failure.hop != GATEWAY_HOP)):
+    handshake = ctx.mcp.server is not None
+    if beyond or (handshake and (failure is None or failure.hop != GATEWAY_HOP)):
         # The gateway answered (a relayed upstream 401, or its handshake at least) and the
         # failure, if any, lies beyond it: whichever step failed, the requests crossed
         # client_to_gateway.
@@ -879,16 +881,16 @@ def record(ctx: ProbeContext, findings: _Findings, gateway: LiteLLMGateway) -> N
             ctx.note(f"litellm issue {issue}: {ISSUES[issue]}")
     if debug.resolutions_truncated:
         ctx.note("LiteLLM truncated x-mcp-debug-auth-resolutions: more servers than it reports")
-    ctx.extra["litellm"] = {
-        "resolution": debug.resolution,
-        "server_auth_type": debug.server_auth_type,
-        "oauth2_token": debug.oauth2_state,
-        "inbound_auth": list(debug.inbound_auth) if debug.inbound_auth is not None else None,
-        "resolutions": dict(debug.resolutions),
-        "upstreams": {
-            server: {"status": o.status, "tool_count": o.tool_count, "http_status": o.http_status}
+    ctx.gateway = GatewayReport(
+        resolution=debug.resolution,
+        server_auth_type=debug.server_auth_type,
+        oauth2_token=debug.oauth2_state,
+        inbound_auth=list(debug.inbound_auth) if debug.inbound_auth is not None else None,
+        resolutions=dict(debug.resolutions),
+        upstreams={
+            server: UpstreamReport(o.status, o.tool_count, o.http_status)
             for server, o in sorted(findings.outcomes.items())
         },
-        "issues": sorted(findings.issues),
-        "debug": gateway.debug,
-    }
+        issues=sorted(findings.issues),
+        debug=gateway.debug,
+    )

@@ -52,6 +52,7 @@ from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
 from ..mcp.transport import StreamableHTTP
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
+from .findings import CompletionReport
 from .litellm import (
     GatewayAnswer,
     classify_gateway_failure,
@@ -668,10 +669,10 @@ def record(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings: _Find
             "Retries the gateway made (x-litellm-attempted-retries); each repeats the MCP call.",
             findings.retries,
         )
-    ctx.extra["completion"] = {
-        "endpoint": settings.endpoint,
-        "model": settings.model,
-        "tool": name,
-        "listed": len(call.listed) if call is not None and call.listed is not None else None,
-        "calls": call.calls.count(name) if call is not None else None,
-    }
+    ctx.completion = CompletionReport(
+        endpoint=settings.endpoint,
+        model=settings.model,
+        tool=name,
+        listed=len(call.listed) if call is not None and call.listed is not None else None,
+        calls=call.calls.count(name) if call is not None else None,
+    )

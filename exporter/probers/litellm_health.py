@@ -61,7 +61,7 @@ async def probe_litellm_health(ctx: ProbeContext) -> bool:
                 {"server": server, "status": known},
             )
     unhealthy = sorted(s for s, status in statuses.items() if status != "healthy")
-    ctx.extra["litellm_health"] = dict(sorted(statuses.items()))
+    ctx.gateway_health = dict(sorted(statuses.items()))
     ctx.log.info(
         "gateway health view",
         servers=len(statuses),
