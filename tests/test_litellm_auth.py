@@ -164,30 +164,69 @@ async def test_refused_per_request_header_is_token_rejected(
     assert resolution(m) == "no-auth"
 
 
+@pytest.mark.parametrize("server", ["m2mbad", "m2mdown"])
 async def test_m2m_token_endpoint_refuses_the_gateway(
-    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
+    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy, server: str
 ) -> None:
-    """LiteLLM's client-credentials request is refused (invalid_client): resolution-failed and
-    outcome internal. That is m2m_token_fetch_failed and token_fetch_failed at
-    gateway_to_upstream; the client's OAuth flow (no_oauth2_token) has nothing to do with it."""
-    exporter = await gateway(make_exporter, gw=module(litellm_proxy))
-    upstream = litellm_proxy.upstreams["m2mbad"]
+    """LiteLLM's client-credentials request is refused (invalid_client) or cannot connect:
+    resolution-failed and outcome internal. That is m2m_token_fetch_failed and
+    token_fetch_failed at gateway_to_upstream; the client's OAuth flow (no_oauth2_token) has
+    nothing to do with it, with or without a user token."""
+    exporter = await gateway(
+        make_exporter,
+        gw=module(litellm_proxy),
+        user=module(litellm_proxy, bearer_token="user-token-" + "u" * 20),
+    )
+    upstream = litellm_proxy.upstreams[server]
     since = len(upstream.events("token_request"))
-    m = await exporter.probe(litellm_proxy.mcp_url("m2mbad"), "gw")
-    assert failure(m) == ("gateway_to_upstream", "tools_list", "token_fetch_failed")
-    assert resolution(m) == "resolution-failed"
-    assert m['probe_litellm_upstream_status{server="m2mbad",status="internal"}'] == 1
-    assert issues(m) == {
-        "m2m_token_fetch_failed",
-        "auth_resolution_failed",
-        "empty_tool_list_upstream_failed",
-    }
-    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
-    # The gateway asked the token endpoint and never reached the MCP endpoint with a token.
-    assert len(upstream.events("token_request")) > since
+    for name in ("gw", "user"):
+        m = await exporter.probe(litellm_proxy.mcp_url(server), name)
+        assert failure(m) == ("gateway_to_upstream", "tools_list", "token_fetch_failed")
+        assert resolution(m) == "resolution-failed"
+        assert m[f'probe_litellm_upstream_status{{server="{server}",status="internal"}}'] == 1
+        assert issues(m) == {
+            "m2m_token_fetch_failed",
+            "auth_resolution_failed",
+            "empty_tool_list_upstream_failed",
+        }
+        assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+    # The gateway never reached the MCP endpoint with a token; m2mbad's endpoint refused it.
+    assert not any(e["rpc_method"] == "tools/list" for e in upstream.events("http"))
+    if server == "m2mbad":
+        assert len(upstream.events("token_request")) > since
     config = parse(yaml.safe_dump({"modules": {"gw": module(litellm_proxy)}}), "t")
-    outcome = await run_probe(litellm_proxy.mcp_url("m2mbad"), config.modules["gw"], 30)
+    outcome = await run_probe(litellm_proxy.mcp_url(server), config.modules["gw"], 30)
     assert "client_secret" in report.as_dict(outcome)["failure"]["next"]
+
+
+@pytest.mark.parametrize(
+    ("server", "headers", "reason"),
+    [
+        ("wrongbearer", {}, "token_rejected"),
+        ("headers", {}, "auth_required"),
+        ("headers", {"headers": {HEADER_NAME: "not-the-header-value-0000"}}, "token_rejected"),
+        ("m2mbad", {}, "token_fetch_failed"),
+    ],
+)
+async def test_aggregate_failure_without_named_ids(
+    make_exporter: ExporterFactory,
+    litellm_proxy: LiteLLMProxy,
+    server: str,
+    headers: dict[str, dict[str, str]],
+    reason: str,
+) -> None:
+    """On /mcp the per-server resolutions carry hashed ids; without server_ids the failed
+    server's own resolution is asked from its URL, so the reason is as precise as there."""
+    exporter = await gateway(
+        make_exporter,
+        gw=module(litellm_proxy, servers=["open", server], upstream_headers=headers),
+    )
+    m = await exporter.probe(litellm_proxy.mcp_url(), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tools_list", reason)
+    assert resolution(m) == "multiple"
+    # The metrics keep the aggregate answer: opaque ids, no extra series.
+    per_server = [k for k in m if k.startswith("probe_litellm_server_auth_resolution{")]
+    assert len(per_server) == 2
 
 
 async def test_m2m_in_the_aggregate_with_named_ids(
@@ -262,6 +301,10 @@ async def test_tool_call_failing_upstream_keeps_the_gateway_hop(
         m = await exporter.probe(litellm_proxy.mcp_url("open"), name)
         assert failure(m) == ("gateway_to_upstream", "tool_call", reason), name
         assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}, name
+    # LiteLLM calls the upstream only for a tool it has listed (else "Tool not found").
+    listed = module(litellm_proxy)
+    lister = await gateway(make_exporter, gw=listed)
+    assert (await lister.probe(litellm_proxy.mcp_url("flaky"), "gw"))["probe_success"] == 1
     with litellm_proxy.upstreams["flaky"].stopped():
         m = await exporter.probe(litellm_proxy.mcp_url("flaky"), "down")
     assert failure(m) == ("gateway_to_upstream", "tool_call", "upstream_unreachable")

@@ -41,6 +41,7 @@ or "after the tool call" (the probe provider documented in the README does); oth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -391,11 +392,12 @@ async def gateway_listing(
         )
     )
     transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    # A side question: the status reported stays that of the completion request.
     status = ctx.last_status
     try:
         with ctx.step(PHASE_LIST, GATEWAY_HOP):
             result = await transport.call("tools/list", {}, PHASE_LIST)
-    except (ProbeFailure, OSError) as exc:
+    except (ProbeFailure, OSError, asyncio.IncompleteReadError) as exc:
         ctx.log.info("the gateway's own listing of the server failed", error=str(exc)[:200])
         return None
     finally:

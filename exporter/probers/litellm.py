@@ -20,12 +20,13 @@ sanitized before it becomes a label; masked credentials never become labels.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..config import LiteLLMDirectProbe, LiteLLMGateway, MCPProber
 from ..metrics import ProbeRegistry
@@ -33,7 +34,8 @@ from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
 from .failure import Hop, ProbeFailure, classify
-from .mcp import connect, probe_mcp
+from .mcp import connect, credential_headers, probe_mcp
+from .transport import StreamableHTTP
 from .www_authenticate import Challenge
 
 GATEWAY_HOP: Final[Hop] = "client_to_gateway"
@@ -507,8 +509,8 @@ def classify_gateway_failure(
         if metadata and _origin(metadata) != _origin(answer.gateway_url):
             # The upstream's own challenge, relayed (true_passthrough): whatever arrived in
             # Authorization went upstream as it was, so a token was refused if one was sent.
-            sent = answer.authorization_sent or (challenge is not None and bool(challenge.error))
-            if sent:
+            # (Its `error` tells nothing: the MCP SDK says invalid_token even without one.)
+            if answer.authorization_sent:
                 return ProbeFailure(
                     UPSTREAM_HOP,
                     phase,
@@ -683,10 +685,11 @@ async def _probe(
         answered=answered is not None,
     )
 
+    ignore = frozenset(gateway.ignore_upstreams)
     upstream = outcome_failure(
         findings.outcomes,
-        frozenset(gateway.ignore_upstreams),
-        findings.debug,
+        ignore,
+        await _debug_for_failed_server(ctx, settings, gateway, findings, ignore),
         frozenset(name_label(server) for server in gateway.upstream_headers),
     )
     if upstream is not None:
@@ -720,6 +723,65 @@ async def _probe(
         if failure is None:
             failure = direct_failure
     return failure
+
+
+async def _debug_for_failed_server(
+    ctx: ProbeContext,
+    settings: MCPProber,
+    gateway: LiteLLMGateway,
+    findings: _Findings,
+    ignore: frozenset[str],
+) -> DebugHeaders:
+    """The debug headers that decide the first failed upstream's reason.
+
+    On the aggregate `/mcp` LiteLLM keys the per-server resolutions by hashed server ids; when
+    `server_ids` does not name the failed server, its resolution (did the gateway send it a
+    credential? did its own token request fail?) is asked from the server's own URL
+    (`{target}/{server}`, one `tools/list`, only after such a failure). The metrics keep what
+    the probe's own answer said.
+    """
+    debug = findings.debug
+    failed = next(
+        (
+            (server, outcome)
+            for server, outcome in sorted(findings.outcomes.items())
+            if outcome.status != "ok" and server not in ignore
+        ),
+        None,
+    )
+    if (
+        failed is None
+        or failed[1].status not in ("auth_required", "internal")
+        or debug.resolution != "multiple"
+        or failed[0] in debug.resolutions
+        or not gateway.debug
+    ):
+        return debug
+    server = failed[0]
+    parts = urlsplit(ctx.target)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/mcp"):
+        return debug
+    url = urlunsplit((parts.scheme, parts.netloc, f"{path}/{server}", "", ""))
+    headers = {
+        **credential_headers(settings),
+        **{k: v for k, v in gateway_headers(gateway).items() if k != "x-mcp-servers"},
+    }
+    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    # A side question: what the probe reports about its own exchange stays as it was.
+    status, challenge = ctx.last_status, ctx.auth_challenge
+    try:
+        await transport.call("tools/list", {}, "tools_list")
+    except (ProbeFailure, OSError, asyncio.IncompleteReadError) as exc:
+        ctx.log.info("could not ask the failed server's own resolution", error=str(exc)[:200])
+        return debug
+    finally:
+        ctx.last_status, ctx.auth_challenge = status, challenge
+    own = parse_debug_headers(transport.response_headers, gateway.server_ids)
+    if own.resolution is None or own.resolution == "multiple":
+        return debug
+    ctx.log.info("the failed server's own resolution", server=server, resolution=own.resolution)
+    return dataclasses.replace(debug, resolutions={**debug.resolutions, server: own.resolution})
 
 
 async def probe_upstream_directly(

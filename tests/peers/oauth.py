@@ -334,6 +334,7 @@ def start_mcp_server(
     path: str = "/mcp",
     json_response: bool = False,
     stateless: bool = False,
+    public_initialize: bool = False,
 ) -> OAuthMCPServerPeer:
     argv = [str(MCP_SCRIPT), "--port", "0", "--issuer", issuer, "--path", path]
     for scope in required_scopes:
@@ -342,8 +343,10 @@ def start_mcp_server(
         argv.append("--no-audience-check")
     if json_response:
         argv.append("--json-response")
-    if stateless:
+    if stateless or public_initialize:
         argv.append("--stateless")
+    if public_initialize:
+        argv.append("--public-initialize")
     process = PeerProcess(argv, "oauth-mcp")
     base_url = f"http://127.0.0.1:{process.info['port']}"
     peer = OAuthMCPServerPeer(
