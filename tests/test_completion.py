@@ -349,6 +349,8 @@ def test_repr_tool_names() -> None:
         ("HTTPStatusError: Client error '401 Unauthorized' for url 'x'", "auth_required"),
         ("HTTPStatusError: Server error '500 Internal Server Error' for url 'x'", "http_status"),
         ("MCPError: SSE stream ended without a response", "sse_protocol_error"),
+        ("Error: upstream authentication required (HTTP 401)", "auth_required"),
+        ("Error: upstream authentication required (HTTP 403)", "forbidden"),
         ("MCPError: Invalid params", "jsonrpc_error"),
         ("Error executing tool fail", "tool_error"),
         ("mcp-probe-0123456789abcdef", None),

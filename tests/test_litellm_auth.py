@@ -309,3 +309,50 @@ async def test_tool_call_failing_upstream_keeps_the_gateway_hop(
         m = await exporter.probe(litellm_proxy.mcp_url("flaky"), "down")
     assert failure(m) == ("gateway_to_upstream", "tool_call", "upstream_unreachable")
     assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+
+
+@pytest.mark.parametrize(
+    ("server", "block", "reason"),
+    [
+        ("wrongbearer", {}, "token_rejected"),
+        ("m2mbad", {}, "token_fetch_failed"),
+        ("strictpass", {"key_header": "authorization"}, "token_rejected"),
+        ("headers", {}, "auth_required"),
+    ],
+)
+async def test_tool_call_of_a_tool_the_gateway_could_never_list(
+    make_exporter: ExporterFactory,
+    litellm_proxy: LiteLLMProxy,
+    server: str,
+    block: dict[str, Any],
+    reason: str,
+) -> None:
+    """A tool_call-only module: LiteLLM answers "Tool '<tool>' not found" without calling the
+    upstream when its listing of the server fails; the gateway's own listing names why, at
+    the tool_call phase, and the upstream ran no tool. (A server LiteLLM listed before, as
+    `headers` and `strictpass` may be in this session, is called and refuses: its error text
+    and the debug headers give the same reason.)"""
+    call = {"name": f"{server}-echo", "arguments": {"text": "x"}}
+    exporter = await gateway(
+        make_exporter, gw=module(litellm_proxy, steps=["tool_call"], tool_call=call, **block)
+    )
+    m = await exporter.probe(litellm_proxy.mcp_url(server), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tool_call", reason)
+    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+    if server in ("wrongbearer", "m2mbad"):  # never listed: the side listing was asked
+        # The outcome the gateway's listing gave is reported like a tools_list step's.
+        statuses = [k for k, v in m.items() if k.startswith("probe_litellm_upstream_status{") and v]
+        assert len(statuses) == 1
+        assert f'server="{server}"' in statuses[0]
+    assert litellm_proxy.upstreams[server].tool_calls() == []
+
+
+async def test_listing_expectation_on_a_failed_upstream_names_the_upstream(
+    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
+) -> None:
+    """expect.min_tools on an empty listing: the upstream's outcome explains it."""
+    block = module(litellm_proxy, expect={"min_tools": 1})
+    exporter = await gateway(make_exporter, gw=block)
+    m = await exporter.probe(litellm_proxy.mcp_url("wrongbearer"), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tools_list", "token_rejected")
+    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}

@@ -150,10 +150,15 @@ _ENUM_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _NAME_BAD_RE: Final = re.compile(r"[^A-Za-z0-9_.-]")
 _SAME_AS_KEY: Final = "SAME_AS_LITELLM_KEY"
 _UNSET: Final = "(none)"
+# LiteLLM's text for a tools/call of a tool it has not listed (it then calls nothing upstream).
+_TOOL_NOT_FOUND_RE: Final = re.compile(r"^Error: Tool '[^']{0,200}' not found")
 _TOOL_ERROR_PATTERNS: Final = (
     (re.compile(r"\bConnectError\b|\bConnectTimeout\b|All connection attempts failed"), None),
     (re.compile(r"Client error '401\b"), "auth_required"),
     (re.compile(r"Client error '403\b"), "forbidden"),
+    # `MCPUpstreamAuthError` (a passthrough server's refusal mid-session).
+    (re.compile(r"^Error: upstream authentication required \(HTTP 401\)"), "auth_required"),
+    (re.compile(r"^Error: upstream authentication required \(HTTP 403\)"), "forbidden"),
     (re.compile(r"\bReadTimeout\b|\bTimeoutException\b"), "timeout"),
     (re.compile(r"\bHTTPStatusError\b"), "http_status"),
     (re.compile(r"SSE stream ended without a response"), "sse_protocol_error"),
@@ -676,6 +681,23 @@ async def _probe(
     )
     findings.debug = parse_debug_headers(answered or {}, gateway.server_ids)
     findings.outcomes = parse_server_outcomes(ctx.extra.get("tools_result"))
+    tool_text = str(ctx.extra.get("tool_result_text", ""))
+    if (
+        failure is not None
+        and failure.reason == "tool_error"
+        and failure.hop == GATEWAY_HOP
+        and not findings.outcomes
+        and _TOOL_NOT_FOUND_RE.match(tool_text)
+    ):
+        # LiteLLM calls only tools it has listed; when its listing of the upstream failed it
+        # answers "Tool '<name>' not found" without calling. Its listing says why.
+        listing = await _side_tools_list(ctx, settings, gateway, ctx.target, keep_servers=True)
+        if listing is not None:
+            findings.outcomes = parse_server_outcomes(listing[0])
+            ctx.log.info(
+                "the gateway's listing after a tool it did not find",
+                outcomes={k: o.status for k, o in sorted(findings.outcomes.items())},
+            )
     tools = ctx.extra.get("tools")
     findings.issues |= diagnose(
         findings.debug,
@@ -693,10 +715,14 @@ async def _probe(
         frozenset(name_label(server) for server in gateway.upstream_headers),
     )
     if upstream is not None:
-        # The upstream's failure explains what the gateway hop shows (an empty list, a failed
-        # expectation on it), so it is the probe's failure.
-        if failure is None or (failure.hop == GATEWAY_HOP and ctx.hops.get(GATEWAY_HOP)):
+        # The upstream's failure explains what the gateway hop shows after it answered the
+        # listing (an empty list, a failed expectation on it, a tool it cannot find), so it is
+        # the probe's failure, in the phase that failed.
+        listed = bool(ctx.steps.get("tools_list"))
+        if failure is None or (failure.hop == GATEWAY_HOP and listed):
             failure = upstream
+        elif failure.hop == GATEWAY_HOP and failure.phase == "tool_call":
+            failure = ProbeFailure(UPSTREAM_HOP, "tool_call", upstream.reason, upstream.detail)
         ctx.hops[UPSTREAM_HOP] = False
     elif findings.outcomes:
         ctx.hops[UPSTREAM_HOP] = True
@@ -723,6 +749,27 @@ async def _probe(
         if failure is None:
             failure = direct_failure
     return failure
+
+
+async def _side_tools_list(
+    ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, url: str, *, keep_servers: bool
+) -> tuple[dict[str, Any], DebugHeaders] | None:
+    """One sessionless `tools/list` on the gateway (LiteLLM answers it), asked only to explain
+    a failure: its result and debug headers, or None. What the probe reports about its own
+    exchange (status, challenge) stays as it was."""
+    headers = {**credential_headers(settings), **gateway_headers(gateway)}
+    if not keep_servers:
+        headers.pop("x-mcp-servers", None)
+    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    status, challenge = ctx.last_status, ctx.auth_challenge
+    try:
+        result = await transport.call("tools/list", {}, "tools_list")
+    except (ProbeFailure, OSError, asyncio.IncompleteReadError) as exc:
+        ctx.log.info("the gateway's side listing failed", error=str(exc)[:200])
+        return None
+    finally:
+        ctx.last_status, ctx.auth_challenge = status, challenge
+    return result, parse_debug_headers(transport.response_headers, gateway.server_ids)
 
 
 async def _debug_for_failed_server(
@@ -763,21 +810,10 @@ async def _debug_for_failed_server(
     if not path.endswith("/mcp"):
         return debug
     url = urlunsplit((parts.scheme, parts.netloc, f"{path}/{server}", "", ""))
-    headers = {
-        **credential_headers(settings),
-        **{k: v for k, v in gateway_headers(gateway).items() if k != "x-mcp-servers"},
-    }
-    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
-    # A side question: what the probe reports about its own exchange stays as it was.
-    status, challenge = ctx.last_status, ctx.auth_challenge
-    try:
-        await transport.call("tools/list", {}, "tools_list")
-    except (ProbeFailure, OSError, asyncio.IncompleteReadError) as exc:
-        ctx.log.info("could not ask the failed server's own resolution", error=str(exc)[:200])
+    listing = await _side_tools_list(ctx, settings, gateway, url, keep_servers=False)
+    if listing is None:
         return debug
-    finally:
-        ctx.last_status, ctx.auth_challenge = status, challenge
-    own = parse_debug_headers(transport.response_headers, gateway.server_ids)
+    own = listing[1]
     if own.resolution is None or own.resolution == "multiple":
         return debug
     ctx.log.info("the failed server's own resolution", server=server, resolution=own.resolution)
