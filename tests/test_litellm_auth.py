@@ -356,3 +356,22 @@ async def test_listing_expectation_on_a_failed_upstream_names_the_upstream(
     m = await exporter.probe(litellm_proxy.mcp_url("wrongbearer"), "gw")
     assert failure(m) == ("gateway_to_upstream", "tools_list", "token_rejected")
     assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+
+
+def test_every_issue_is_documented_with_its_fix() -> None:
+    """Each issue has a row (hop, when, fix) in the README's LiteLLM table; the alert rules
+    name a fix for the new ones."""
+    from pathlib import Path
+
+    from exporter.probers.litellm import ISSUES
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip().strip("`")
+        for line in readme.splitlines()
+        if line.startswith("  | `") and line.count("|") == 5
+    }
+    assert set(ISSUES) <= rows
+    rules = (root / "grafana" / "rules" / "mcp-exporter.rules.yml").read_text()
+    assert '"m2m_token_fetch_failed"' in rules
