@@ -208,9 +208,11 @@ async def test_tool_raises(litellm_proxy: LiteLLMProxy, endpoint: str) -> None:
     assert hop(outcome, "gateway_to_upstream") == 0
 
 
-async def test_wrong_tool_name(litellm_proxy: LiteLLMProxy) -> None:
-    """A tool the server does not have is not listed: expectation_failed at tools_list."""
-    outcome = await probe(litellm_proxy, tool="nosuchtool", arguments={})
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_wrong_tool_name(litellm_proxy: LiteLLMProxy, endpoint: str) -> None:
+    """A tool the server does not have is not listed (responses: not among the offered `tools`,
+    so the model answers with text): expectation_failed at tools_list."""
+    outcome = await probe(litellm_proxy, endpoint=endpoint, tool="nosuchtool", arguments={})
     assert where(outcome) == ("gateway_to_upstream", "tools_list", "expectation_failed")
     assert outcome.failure is not None
     assert "'open-nosuchtool' is not among the 4 tools" in outcome.failure.detail
