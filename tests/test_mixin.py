@@ -219,8 +219,17 @@ def test_custom_boards_have_the_cluster_variable_and_use_it_everywhere(
                 rules.append(
                     {"record": f"check:{len(rules)}", "expr": interpolate(expr, substitutions)}
                 )
-                if "{{" in target.get("legendFormat", ""):
-                    assert "{{instance}}" not in target["legendFormat"]
+                names = promql_metric_names(expr)
+                if all(n.startswith("probe_") for n in names):
+                    # The probe series' labels are the user's ...
+                    assert "{{instance}}" not in target.get("legendFormat", ""), expr
+                    assert CUSTOM["exporterSelector"] not in expr
+                else:
+                    # ... the exporter's own series keep the exporter's labels.
+                    assert all(n.startswith("mcp_exporter_") for n in names), expr
+                    assert CUSTOM["exporterSelector"] in expr
+                    assert "probe_module" not in expr
+                    assert "{{target}}" not in target.get("legendFormat", "")
         text = json.dumps(board)
         for link in re.findall(r'"url": "(/d/[^"]*)"', text):
             assert "var-cluster=${cluster}" in link, link
