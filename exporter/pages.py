@@ -44,7 +44,7 @@ th{background:#eef0f4}
 .ok{color:#137333;font-weight:600}.fail{color:#b3261e;font-weight:600}
 .summary{display:flex;gap:24px;flex-wrap:wrap;background:#fff;border:1px solid #dde1e7;
 padding:10px 14px}
-.summary div span{display:block;color:#5f6b7a;font-size:12px}
+.summary .k{display:block;color:#5f6b7a;font-size:12px}
 .failure{background:#fdecea;border:1px solid #f1b0aa;padding:10px 14px;margin:12px 0}
 .waterfall{background:#fff;border:1px solid #dde1e7;padding:8px 12px}
 .wf-hop{margin:6px 0 2px;font-weight:600;display:flex;gap:8px;align-items:center}
@@ -256,7 +256,7 @@ def _result(success: bool) -> str:
 
 
 def _summary(items: Iterable[tuple[str, str]]) -> str:
-    cells = "".join(f"<div><span>{_esc(k)}</span>{v}</div>" for k, v in items)
+    cells = "".join(f'<div><span class="k">{_esc(k)}</span>{v}</div>' for k, v in items)
     return f'<div class="summary">{cells}</div>'
 
 

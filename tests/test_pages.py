@@ -168,6 +168,9 @@ async def test_log_page_highlights_the_failing_hop_and_phase(
     await _open(browser, f"{probed.base}/logs?id=1")
     failure = browser.find_element(By.ID, "failure").text
     assert "Failed at hop client_to_upstream, phase connect: connect_refused" in failure
+    result = browser.find_element(By.CSS_SELECTOR, ".summary .fail")
+    assert result.text == "failure"
+    assert result.value_of_css_property("color") == "rgba(179, 38, 30, 1)"
     group = browser.find_element(By.CSS_SELECTOR, '.wf-group[data-hop="client_to_upstream"]')
     assert "failed" in (group.get_attribute("class") or "")
     assert "connect_refused" in group.find_element(By.CSS_SELECTOR, ".badge").text
