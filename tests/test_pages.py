@@ -198,6 +198,22 @@ async def test_target_text_is_escaped_and_redacted(
     await _screenshot(browser, tmp_path / "log-hostile.png")
 
 
+async def test_a_target_url_with_markup_is_shown_as_text(
+    make_exporter: ExporterFactory, browser: WebDriver, tmp_path: Path
+) -> None:
+    """A probed URL carrying markup (Prometheus passes whatever a target list says) is listed as
+    text on the landing page and its log page, and runs nothing."""
+    exporter = await make_exporter(CONFIG)
+    target = 'http://127.0.0.1:1/"><script>window.pwned=3</script><span/id=injected>x</span>'
+    await exporter.probe(target)
+    for path in ("/", "/logs?id=0"):
+        await _open(browser, f"{exporter.base}{path}")
+        assert await _run(browser, "return window.pwned === undefined")
+        assert not browser.find_elements(By.CSS_SELECTOR, "main script, #injected")
+        assert target in browser.find_element(By.TAG_NAME, "main").text
+    await _screenshot(browser, tmp_path / "log-markup-target.png")
+
+
 async def test_debug_view_in_a_browser(
     probed: Exporter, browser: WebDriver, sdk_stateful: Peer, tmp_path: Path
 ) -> None:
