@@ -8,6 +8,7 @@ local util = import '../lib/util.libsonnet';
     groups+: [
       {
         name: 'mcp-exporter.slo.rules',
+        [if $._config.sloRulesInterval != null then 'interval']: $._config.sloRulesInterval,
         rules: [
           {
             record: 'target:probe_success:error_ratio%s' % window,
