@@ -6,11 +6,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from .untrusted import clean
+
+# Field values are often a target's text (an error body, a server name): one line is bounded,
+# after redaction, so a cut never leaves half a secret behind.
+MAX_LINE_CHARS: Final = 4000
 
 
 def _logfmt_value(value: Any) -> str:
-    text = str(value)
+    text = clean(str(value))
     if text == "" or any(c in text for c in ' "=\n\t'):
         escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         return f'"{escaped}"'
@@ -87,7 +93,9 @@ class ProbeLog:
             parts = [f"t={offset:.6f}", f"level={level}", f"msg={_logfmt_value(msg)}"]
             parts.extend(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
             line = " ".join(parts)
-            out.append(self.redactor(line) if self.redactor else line)
+            if self.redactor is not None:
+                line = self.redactor(line)
+            out.append(clean(line, MAX_LINE_CHARS))
         return out
 
     def text(self) -> str:

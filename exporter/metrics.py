@@ -8,7 +8,7 @@ written once and rendered once; that keeps a probe's CPU cost low.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -24,8 +24,18 @@ from prometheus_client import (
 )
 
 from . import __version__
+from .untrusted import clean
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+# Label values often come from a target (server name, version, a gateway's header): bounded, so
+# a hostile server cannot blow up the series size, and cleaned, so it always renders as UTF-8.
+MAX_LABEL_VALUE_CHARS: Final = 256
+
+
+def _label_value(value: str) -> str:
+    if len(value) <= MAX_LABEL_VALUE_CHARS and value.isascii() and value.isprintable():
+        return value
+    return clean(str(value), MAX_LABEL_VALUE_CHARS, one_line=True)
 
 
 def _escape(value: str) -> str:
@@ -69,8 +79,7 @@ class ProbeRegistry:
         family = self._families.get(name)
         if family is None:
             family = self._families[name] = _Family(name, help_text, kind)
-        key = tuple(labels.items()) if labels else ()
-        family.samples[key] = float(value)
+        family.samples[tuple(labels.items()) if labels else ()] = float(value)
 
     def add(
         self, name: str, help_text: str, value: float, labels: Mapping[str, str] | None = None
@@ -88,6 +97,17 @@ class ProbeRegistry:
             return None
         return family.samples.get(tuple(labels.items()) if labels else ())
 
+    def seal(self, redact: Callable[[str], str]) -> None:
+        """Scrub credentials from every label value (before rendering bounds their length, so
+        a cut cannot leave part of a secret behind). Called once, when the probe is done."""
+        for family in self._families.values():
+            if not any(labels for labels in family.samples):
+                continue
+            sealed: dict[tuple[tuple[str, str], ...], float] = {}
+            for labels, value in family.samples.items():
+                sealed[tuple((k, redact(v)) for k, v in labels)] = value
+            family.samples = sealed
+
     def names(self) -> Iterable[str]:
         """Metric names present."""
         return self._families.keys()
@@ -97,9 +117,15 @@ class ProbeRegistry:
         out: list[str] = []
         for family in self._families.values():
             out.append(f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.kind}\n")
+            seen: set[str] = set()
             for labels, value in family.samples.items():
                 if labels:
-                    text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                    text = ",".join(f'{k}="{_escape(_label_value(v))}"' for k, v in labels)
+                    # Values that differ only in what cleaning replaced or cut render the
+                    # same; a duplicate series would make the whole scrape invalid.
+                    if text in seen:
+                        continue
+                    seen.add(text)
                     out.append(f"{family.name}{{{text}}} {_format_value(value)}\n")
                 else:
                     out.append(f"{family.name} {_format_value(value)}\n")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .history import ProbeLog, ProbeRecord, Span
+from .untrusted import clean
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
 
@@ -123,7 +124,8 @@ def failure_from_log(log: ProbeLog) -> FailureView | None:
 
 
 def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    # clean: no lone surrogate (it would not encode) and no control character reaches the page.
+    return html.escape(clean(str(text)), quote=True)
 
 
 def _ms(seconds: float) -> str:

@@ -7,20 +7,21 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import structlog
 
-from .config import RuntimeModule, module_yaml, secret_values
+from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
-from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
-from .probers.failure import ProbeFailure, classify
+from .probers.failure import ProbeFailure, failure_from
 from .probers.litellm import probe_litellm
+from .probers.litellm_completion import probe_litellm_completion
 from .probers.mcp import probe_mcp
-from .redact import Redactor
+from .redact import Redactor, display_url
+from .untrusted import clean
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
 
@@ -75,8 +76,7 @@ def parse_target(raw: str | None) -> str:
 
 def display_target(target: str) -> str:
     """The target as logs show it: without a query string, which may carry credentials."""
-    parts = urlsplit(target)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return display_url(target)
 
 
 def effective_timeout(header: str | None, module_timeout: float, offset: float) -> float:
@@ -107,6 +107,8 @@ class ProbeOutcome:
     duration: float
     failure: ProbeFailure | None
     context: ProbeContext
+    # Scrubs every credential of the probe; for surfaces that show the probe's findings.
+    redact: Callable[[str], str] = str
 
     @property
     def reason(self) -> str:
@@ -151,7 +153,8 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     success = failure is None
     redact = _redactor(ctx)
     if failure is not None:
-        failure.detail = redact(failure.detail)
+        # Redacted before it is bounded, so a cut cannot leave part of a secret behind.
+        failure.detail = clean(redact(str(failure.detail)), 1000, one_line=True)
         log.error(
             "probe failed",
             hop=failure.hop,
@@ -165,22 +168,20 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     if ctx.notes:
         ctx.notes = [redact(note) for note in ctx.notes]
     _finish_registry(ctx, success, duration, failure)
+    # A server can echo a credential into what becomes a label (its name, a header).
+    registry.seal(redact)
     ctx.release()
-    return ProbeOutcome(success, registry, log, duration, failure, ctx)
+    return ProbeOutcome(success, registry, log, duration, failure, ctx, redact)
 
 
 def _redactor(ctx: ProbeContext) -> Callable[[str], str]:
     """Scrubs every credential this probe sent (tokens fetched on the way included) or has
-    configured. The configured ones are looked up on first use: most probes' text is never
-    rendered, and walking the config on every probe was a measurable share of its CPU."""
+    configured, and those in the target's query string. Built from the context's redactors,
+    not the context: the log keeps this function, and the context keeps the log."""
     sent = ctx._http.redactor if ctx._http is not None else Redactor()
-    module = ctx.module.config  # not ctx: the log keeps this function, and ctx keeps the log
-    configured: Redactor | None = None
+    configured = ctx.configured_redactor()
 
     def redact(text: str) -> str:
-        nonlocal configured
-        if configured is None:
-            configured = Redactor(secret_values(module))
         return configured(sent(text))
 
     return redact
@@ -202,17 +203,11 @@ def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
 
 
 def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
-    classified = classify(exc)
     setup = ctx._http.current_setup if ctx._http is not None else None
-    phase = setup or ctx.phase
-    if classified.reason in ("dns", "tls"):
-        # A TLS 1.3 server rejects a client certificate after the handshake, with an alert
-        # that arrives on the first read; it is still the tls phase that failed.
-        phase = classified.reason
-    if classified.reason == "internal":
-        logger.error("prober error", exc_info=exc, phase=phase, module=ctx.module.name)
-        return ProbeFailure("exporter", phase, "internal", classified.detail)
-    return ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
+    failure = failure_from(exc, ctx.hop, ctx.phase, setup)
+    if failure.reason == "internal":
+        logger.error("prober error", exc_info=exc, phase=failure.phase, module=ctx.module.name)
+    return failure
 
 
 def _finish_registry(
@@ -273,6 +268,12 @@ def _finish_registry(
             1 if ok else 0,
             {"hop": hop},
         )
+    version = ctx._http.http_version if ctx._http is not None else None
+    if version:
+        # As blackbox_exporter: 1.1 or 2 (1.0 for an HTTP/1.0 answer).
+        number = {"HTTP/2": 2.0, "HTTP/1.1": 1.1, "HTTP/1.0": 1.0}.get(version)
+        if number is not None:
+            reg.set("probe_http_version", "The HTTP version of the last answer.", number)
     tls = ctx._http.tls if ctx._http is not None else None
     if tls is not None:
         reg.set("probe_tls_version_info", "The TLS version used.", 1, {"version": tls.version})

@@ -11,11 +11,46 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 SENSITIVE_HEADER_RE: Final = re.compile(r"auth|cookie|key|token|secret|passw|session", re.I)
+# Query parameters that carry credentials (?api_key=, ?access_token=, a signed URL's ?sig=).
+SENSITIVE_QUERY_RE: Final = re.compile(
+    r"auth|cookie|key|token|secret|passw|session|sig|code|jwt|credential", re.I
+)
 MASK: Final = "<secret>"
 # Shorter values are too likely to occur in ordinary text to be replaced blindly.
 _MIN_LENGTH: Final = 6
+# A query value this long is treated as a credential whatever its parameter is called.
+_TOKEN_LIKE_LENGTH: Final = 20
+
+
+def display_url(url: str) -> str:
+    """`url` as output shows it: no query string or fragment (they may carry credentials) and
+    no userinfo."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def query_secrets(url: str) -> list[str]:
+    """Values of `url`'s query that are credentials: those of credential-like parameters, and
+    any long enough to be a token."""
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return []
+    found = []
+    for name, value in parse_qsl(query, keep_blank_values=False):
+        if SENSITIVE_QUERY_RE.search(name) or len(value) >= _TOKEN_LIKE_LENGTH:
+            found.append(value)
+            raw = next((p for p in query.split("&") if p.startswith(f"{name}=")), "")
+            if raw and raw[len(name) + 1 :] != value:
+                found.append(raw[len(name) + 1 :])  # the percent-encoded form, as sent
+    return found
 
 
 def is_sensitive_header(name: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target
 from .probers.failure import HOPS
+from .untrusted import clean, encodable, map_strings
 
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
@@ -64,11 +65,32 @@ NEXT_STEPS: Final[dict[str, str]] = {
 }
 
 
+# Where the hop changes what to do: at gateway_to_upstream the credential is the gateway's.
+HOP_NEXT_STEPS: Final[dict[tuple[str, str], str]] = {
+    ("gateway_to_upstream", "auth_required"): "The upstream wants a credential the gateway did "
+    "not send: add one for the server in the gateway (its auth settings in mcp_servers, an "
+    "x-mcp-{server}-* header, or the user's token for a passthrough server).",
+    ("gateway_to_upstream", "token_rejected"): "The upstream refused the credential the gateway "
+    "sent: correct the server's credential (the token in the gateway's mcp_servers, the "
+    "x-mcp-{server}-* header, or the user's token a passthrough server receives).",
+    ("gateway_to_upstream", "token_fetch_failed"): "The gateway could not get its own "
+    "client-credentials token for the server: correct client_id, client_secret, token_url and "
+    "scopes in the gateway's mcp_servers, and check the token endpoint is reachable from it.",
+}
+
+
+def next_step(hop: str, reason: str) -> str:
+    """What to check next for a failure of `reason` at `hop`."""
+    return HOP_NEXT_STEPS.get((hop, reason)) or NEXT_STEPS.get(reason, "")
+
+
 def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
-    """The outcome for --json."""
+    """The outcome for --json. Every string is scrubbed of the probe's credentials (a server
+    can echo one into its name or a header) and free of lone surrogates, so it always encodes as
+    UTF-8 (strict JSON readers refuse escaped lone surrogates)."""
     ctx = outcome.context
     failure = outcome.failure
-    return {
+    data: dict[str, Any] = {
         "target": display_target(ctx.target),
         "module": ctx.module.name,
         "success": outcome.success,
@@ -80,7 +102,7 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
             "phase": failure.phase,
             "reason": failure.reason,
             "detail": failure.detail,
-            "next": NEXT_STEPS.get(failure.reason, ""),
+            "next": next_step(failure.hop, failure.reason),
         },
         "phases": {k: round(v, 6) for k, v in ctx.phase_seconds.items()},
         "steps": dict(ctx.steps),
@@ -95,6 +117,9 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
     }
+    redact = outcome.redact
+    cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
+    return cleaned
 
 
 def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
@@ -151,4 +176,6 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
-    return "\n".join(lines) + "\n"
+    # Server names, details and notes are a target's text: no control character reaches the
+    # terminal (escape sequences), and each stays on its line.
+    return "".join(f"{clean(line, one_line=True)}\n" for line in lines)

@@ -574,10 +574,13 @@ async def serve_routes(routes: dict[str, Handler]) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def legacy_sse(endpoint: bytes = b"/messages", close_on: str | None = None) -> dict[str, Handler]:
+def legacy_sse(
+    endpoint: bytes = b"/messages", close_on: str | None = None, reply_id: object = None
+) -> dict[str, Handler]:
     """A legacy HTTP+SSE server (GET /sse, POST /messages); it may close the stream on a method.
 
-    `endpoint` is the endpoint event's data (b"" sends no endpoint event at all).
+    `endpoint` is the endpoint event's data (b"" sends no endpoint event at all); `reply_id`,
+    when given, is the id of every response instead of the request's.
     """
     queues: list[asyncio.Queue[bytes | None]] = []
 
@@ -597,6 +600,8 @@ def legacy_sse(endpoint: bytes = b"/messages", close_on: str | None = None) -> d
             if message.get("method") == close_on:
                 queue.put_nowait(None)
             elif (reply := answer(message)) is not None:
+                if reply_id is not None:
+                    reply["id"] = reply_id
                 queue.put_nowait(f"event: message\ndata: {json.dumps(reply)}\n\n".encode())
         return web.Response(status=202)
 
@@ -634,3 +639,136 @@ def tls_rejecting_client_certs(context: ssl.SSLContext) -> Iterator[str]:
     finally:
         listener.close()
         thread.join(timeout=5)
+
+
+# --- untrusted text ----------------------------------------------------------------------------
+
+
+def message_for(request_id: object, outcome: dict[str, Any]) -> bytes:
+    """A response carrying `outcome` ({"result": ...} or {"error": ...}) as JSON text.
+
+    json.dumps escapes lone surrogates as \\udXXX, exactly as a server written in JavaScript or
+    Go would send them: legal JSON text that no UTF-8 encoder accepts once decoded.
+    """
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, **outcome}).encode()
+
+
+def scripted(outcomes: dict[str, dict[str, Any]], content_type: str = "json") -> Handler:
+    """A correct server except that each method in `outcomes` is answered with its outcome,
+    as application/json or as an event stream (`content_type="sse"`)."""
+
+    async def override(request: web.Request, message: dict[str, Any]) -> web.StreamResponse | None:
+        outcome = outcomes.get(str(message.get("method")))
+        if outcome is None or "id" not in message:
+            return None
+        body = message_for(message["id"], outcome)
+        if content_type == "sse":
+            response = await _sse_headers(request)
+            await response.write(b"event: message\ndata: " + body + b"\n\n")
+            await response.write_eof()
+            return response
+        return web.Response(body=body, headers={"Content-Type": "application/json"})
+
+    return mcp_server(override)
+
+
+def init_outcome(**server_info: Any) -> dict[str, Any]:
+    """An InitializeResult whose serverInfo has the given fields."""
+    return {
+        "result": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"tools": {}},
+            "serverInfo": server_info,
+        }
+    }
+
+
+def echoing_credentials() -> Handler:
+    """A server that echoes what the client sent (its Authorization header, the URL's query)
+    into serverInfo, a tool call's error and an error body: everywhere a probe looks."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.Response(status=200)
+        echoed = f"{request.headers.get('Authorization', '')} {request.query_string}"
+        message = await request.json()
+        method = message.get("method")
+        if method == "initialize":
+            body = message_for(
+                message["id"],
+                init_outcome(name=f"srv {echoed}", version="x" * 250 + echoed),
+            )
+            return web.Response(
+                body=body, headers={"Content-Type": "application/json", "X-Echo": echoed}
+            )
+        if "id" not in message:
+            return web.Response(status=202)
+        if method == "tools/list":
+            error = {"code": -32603, "message": f"cannot list for {echoed}", "data": echoed}
+            return web.Response(
+                body=message_for(message["id"], {"error": error}),
+                headers={"Content-Type": "application/json"},
+            )
+        return web.Response(status=500, text=f"{'y' * 290} {echoed}")
+
+    return handler
+
+
+@dataclass
+class AskingServer:
+    """What `asks_back` saw: the client's answers to its requests, with their headers."""
+
+    answers: dict[object, dict[str, Any]] = field(default_factory=dict)
+    answer_headers: list[dict[str, str]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def asks_back(
+    requests: list[dict[str, Any]], server: AskingServer, wait_for: int | None = None
+) -> Handler:
+    """A stateful server that answers tools/list with an event stream carrying `requests` (server
+    to client) first, and the list only once `wait_for` answers (one per request with an id, by
+    default) came back;
+    things the SDK cannot send (roots/list on a stream, unknown methods, odd ids)."""
+    expected = sum("id" in r for r in requests) if wait_for is None else wait_for
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.Response(status=200)
+        message = await request.json()
+        if "method" not in message:  # the client's answer to one of our requests
+            server.answers[message.get("id")] = message
+            server.answer_headers.append(dict(request.headers))
+            if len(server.answers) >= expected:
+                server.arrived.set()
+            return web.Response(status=202)
+        if message["method"] == "tools/list":
+            response = await _sse_headers(request)
+            for item in requests:
+                await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
+            if expected:
+                await server.arrived.wait()
+            reply = {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": TOOLS}}
+            await response.write(f"event: message\ndata: {json.dumps(reply)}\n\n".encode())
+            await response.write_eof()
+            return response
+        reply = answer(message)
+        if reply is None:
+            return web.Response(status=202)
+        return web.json_response(reply, headers={"Mcp-Session-Id": "session-1"})
+
+    return handler
+
+
+def issues_session(session_id: str, seen: list[str | None]) -> Handler:
+    """A stateful server issuing `session_id` at initialize; records every request's id."""
+
+    async def override(request: web.Request, message: dict[str, Any]) -> web.StreamResponse | None:
+        seen.append(request.headers.get("Mcp-Session-Id"))
+        if message.get("method") == "initialize":
+            return web.json_response(
+                initialize_result(message["id"]), headers={"Mcp-Session-Id": session_id}
+            )
+        return None
+
+    return mcp_server(override)

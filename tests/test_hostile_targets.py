@@ -3,11 +3,14 @@ and the exporter stays healthy (liveness, and the next probe of a real server su
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import ssl
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from aiohttp import web
 from tests import hostile
 from tests.conftest import Exporter, ExporterFactory
 from tests.fakes import serve
-from tests.peers.mcp_servers import Peer
+from tests.peers.mcp_servers import Peer, start_sdk
 from tests.test_probe_mcp import failure
 
 TIMEOUT = 2.0
@@ -286,7 +289,8 @@ CASES: list[tuple[str, Target, str, tuple[str, str, str]]] = [
                     {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
                 )
                 + b"1;"
-                + b"e" * 100_000
+                # Past h11's 100 KiB bound on a framing line.
+                + b"e" * 200_000
                 + b"\r\n{\r\n0\r\n\r\n"
             )
         ),
@@ -566,3 +570,646 @@ async def test_tls_client_certificate(
         make_exporter, context, ca_file=tls.ca_file, cert_file=cert_file, key_file=key_file
     )
     assert m["probe_success"] == 1, failure(m)
+
+
+# --- untrusted text: surrogates, control characters, anything a target can send -----------------
+
+SURROGATE = "\ud800"
+# A lone surrogate, an ANSI escape that would recolour a terminal, a NUL, C1 and bidi controls.
+ODD_TEXT = f"a{SURROGATE}b\x1b[31mred\x00\x85\u202e\udfff"
+
+
+def promtool_check(text: str) -> None:
+    """`promtool check metrics` accepts the exposition text."""
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def all_surfaces(exporter: Exporter, url: str, module: str) -> str:
+    """Every surface a probe's text reaches, each answered 200: metrics (promtool-clean), debug
+    output, the probe's log and the landing page."""
+    status, metrics = await exporter.get("/probe", target=url, module=module)
+    assert status == 200, metrics
+    promtool_check(metrics)
+    status, debug = await exporter.get("/probe", target=url, module=module, debug="true")
+    assert status == 200, debug
+    newest = exporter.state.history.recent()[0].id
+    status, log = await exporter.get("/logs", id=str(newest))
+    assert status == 200, log
+    status, landing = await exporter.get("/")
+    assert status == 200, landing
+    text = "\n".join((metrics, debug, log, landing))
+    for bad in (SURROGATE, "\udfff", "\x1b", "\x00", "\x85"):
+        assert bad not in text
+    return text
+
+
+ODD_TEXT_CASES: list[tuple[str, hostile.Handler, tuple[str, str, str] | None]] = [
+    (
+        "server_name",
+        hostile.scripted({"initialize": hostile.init_outcome(name=ODD_TEXT, version="1")}),
+        None,
+    ),
+    (
+        "server_version",
+        hostile.scripted({"initialize": hostile.init_outcome(name="n", version=ODD_TEXT)}),
+        None,
+    ),
+    (
+        "server_name_sse",
+        hostile.scripted({"initialize": hostile.init_outcome(name=ODD_TEXT, version="1")}, "sse"),
+        None,
+    ),
+    (
+        "tool_description",
+        hostile.scripted(
+            {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "description": ODD_TEXT}]}}}
+        ),
+        None,
+    ),
+    (
+        "tool_name",
+        hostile.scripted(
+            {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "name": ODD_TEXT}]}}}
+        ),
+        None,
+    ),
+    (
+        "error_message",
+        hostile.scripted({"tools/list": {"error": {"code": -32603, "message": ODD_TEXT}}}),
+        (UP, "tools_list", "jsonrpc_error"),
+    ),
+    (
+        "error_message_sse",
+        hostile.scripted({"tools/list": {"error": {"code": -32603, "message": ODD_TEXT}}}, "sse"),
+        (UP, "tools_list", "jsonrpc_error"),
+    ),
+    (
+        "surrogate_key",
+        hostile.scripted({"tools/list": {"result": {"tools": [], SURROGATE: ODD_TEXT}}}),
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("handler", "expected"), [pytest.param(h, e, id=name) for name, h, e in ODD_TEXT_CASES]
+)
+async def test_odd_text_is_safe_on_every_surface(
+    make_exporter: ExporterFactory,
+    handler: hostile.Handler,
+    expected: tuple[str, str, str] | None,
+) -> None:
+    """Lone surrogates and control characters from a target never make an endpoint fail: the
+    verdict is the one a clean server gets, and every surface shows U+FFFD instead."""
+    exporter = await make_exporter(CONFIG)
+    async with serve(handler) as url:
+        m = await exporter.probe(url, "hostile")
+        assert failure(m) == expected
+        assert m["probe_success"] == (1 if expected is None else 0)
+        text = await all_surfaces(exporter, url, "hostile")
+    if expected is not None:
+        assert "a\ufffdb" in text  # the error message, shown with the surrogate replaced
+
+
+async def test_odd_server_name_label_is_replaced_and_bounded(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A server name with odd characters becomes a label with U+FFFD for each, at most 256
+    characters long."""
+    exporter = await make_exporter(CONFIG)
+    name = ODD_TEXT + "x" * 1000
+    async with serve(
+        hostile.scripted({"initialize": hostile.init_outcome(name=name, version="1")})
+    ) as url:
+        m = await exporter.probe(url, "hostile")
+    (key,) = [k for k in m if k.startswith("probe_mcp_server_info")]
+    label = key.split('server_name="', 1)[1].split('"', 1)[0]
+    assert label.startswith("a\ufffdb\ufffd[31mred\ufffd\ufffd\u202e\ufffdxxx")
+    assert len(label) <= 256
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+async def test_one_shot_cli_with_odd_text(tmp_path: Path, as_json: bool) -> None:
+    """The one-shot command reports a server full of odd text without a traceback: exit code 1
+    for the failing step, and output that is valid UTF-8 (and valid JSON with --json)."""
+    outcomes = {
+        "initialize": hostile.init_outcome(name=ODD_TEXT, version=ODD_TEXT),
+        "tools/list": {"error": {"code": -32603, "message": ODD_TEXT}},
+    }
+    config = tmp_path / "c.yml"
+    config.write_text(CONFIG)
+    async with serve(hostile.scripted(outcomes)) as url:
+        args = ["probe", url, "--config.file", str(config), "--module", "hostile"]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "exporter",
+            *args,
+            *(["--json"] if as_json else []),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1, stderr.decode(errors="replace")
+    assert b"Traceback" not in stderr + stdout
+    out = stdout.decode("utf-8")  # strict: the output is valid UTF-8
+    assert "\x1b" not in out
+    if as_json:
+        data = json.loads(out)
+        assert data["failure"]["reason"] == "jsonrpc_error"
+        assert data["server"]["name"].startswith("a\ufffdb")
+    else:
+        assert "jsonrpc_error" in out
+        assert "a\ufffdb" in out
+
+
+async def test_odd_bytes_in_headers_and_error_bodies(make_exporter: ExporterFactory) -> None:
+    """Control bytes and invalid UTF-8 (an encoded surrogate) in a challenge header and an error
+    body fail the probe with the usual reason and leave every surface clean."""
+    body = b"denied \x1b[31m\xed\xa0\x80\x00 " + "\u202e".encode()
+    data = (
+        hostile.head(
+            "401 Unauthorized",
+            {
+                "WWW-Authenticate": 'Bearer error="invalid_token\x1b[0m\xff"',
+                "X-Odd": "\x1b]0;title\x07\x85",
+                "Content-Length": str(len(body)),
+            },
+        )
+        + body
+    )
+    exporter = await make_exporter(CONFIG)
+    async with hostile.raw_serve(hostile.raw_response(data)) as server:
+        m = await exporter.probe(server.url, "hostile")
+        assert failure(m) == (UP, "initialize", "auth_required")
+        text = await all_surfaces(exporter, server.url, "hostile")
+    assert "denied \ufffd[31m" in text
+
+
+# --- secrets: what the probe sent never comes back out -----------------------------------------
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwcm9iZSJ9.c2VjcmV0LXNpZ25hdHVyZS0xMjM0NTY3ODkw"
+QUERY_KEY = "qs-Secret-4f1e2d3c"
+SECRET_CONFIG = f"""
+modules:
+  bearer:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      bearer_token: {TOKEN}
+      steps: [tools_list]
+"""
+
+
+def assert_no_secret(text: str) -> None:
+    """No credential, nor a telling piece of one, in `text`."""
+    for secret in (TOKEN, QUERY_KEY):
+        assert secret not in text
+        assert secret[:12] not in text
+        assert secret[-12:] not in text
+
+
+async def test_echoed_credentials_never_reach_any_surface(
+    make_exporter: ExporterFactory, tmp_path: Path
+) -> None:
+    """A server echoing the bearer token and the target's ?api_key= into serverInfo and its
+    errors: no surface (labels, debug, /logs, landing page, the one-shot report) shows either,
+    and the target is shown without its query string."""
+    exporter = await make_exporter(SECRET_CONFIG)
+    async with serve(hostile.echoing_credentials()) as base:
+        url = f"{base}?api_key={QUERY_KEY}&region=eu"
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "tools_list", "jsonrpc_error")
+        (info,) = [k for k in m if k.startswith("probe_mcp_server_info")]
+        assert 'server_name="srv <secret> api_key=<secret>&region=eu"' in info
+        text = await all_surfaces(exporter, url, "bearer")
+        config = tmp_path / "secret.yml"
+        config.write_text(SECRET_CONFIG)
+        for as_json in (False, True):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "exporter",
+                "probe",
+                url,
+                "--config.file",
+                str(config),
+                "--module",
+                "bearer",
+                *(["--json"] if as_json else []),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 1, stderr
+            text += stdout.decode() + stderr.decode()
+    assert_no_secret(text)
+    assert "cannot list for <secret> api_key=<secret>" in text
+    assert f"{base}?" not in text  # the target is shown without its query
+    assert base in text
+
+
+async def test_echoed_credential_in_an_error_body_is_scrubbed_before_the_cut(
+    make_exporter: ExporterFactory,
+) -> None:
+    """An error body echoing the token right where the excerpt is cut leaves no piece of it."""
+    exporter = await make_exporter(SECRET_CONFIG.replace("[tools_list]", "[ping]"))
+
+    async def respond(request: web.Request, _message: dict[str, Any]) -> web.StreamResponse:
+        return web.Response(status=500, text="y" * 280 + request.headers["Authorization"])
+
+    async with serve(hostile.on_method("ping", respond)) as url:
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "ping", "http_status")
+        assert_no_secret(await all_surfaces(exporter, url, "bearer"))
+
+
+# --- the server's own requests on the response stream -----------------------------------------
+
+ASKS_BACK_CONFIG = """
+modules:
+  asks_back:
+    prober: mcp
+    timeout: 10s
+    mcp:
+      transport: {transport}
+      protocol_version: "{version}"
+      steps: [tool_call]
+      tool_call:
+        name: asks_back
+        expect:
+          text_regex: "^ping=ok sampling=-32601 elicitation=-32601$"
+"""
+
+
+@pytest.fixture(scope="module")
+def sdk_asking_stateful() -> Iterator[Peer]:
+    """SDK server (stateful, SSE answers) with a tool that sends ping, sampling and elicitation
+    requests to the client mid-call."""
+    peer = start_sdk("stateful", asks_back=True)
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk_asking_legacy() -> Iterator[Peer]:
+    """The same tool over the legacy HTTP+SSE transport."""
+    peer = start_sdk("sse", asks_back=True)
+    yield peer
+    peer.stop()
+
+
+@pytest.mark.parametrize("legacy_transport", [False, True], ids=["streamable_http", "sse"])
+async def test_sdk_server_requests_mid_tool_call_are_answered(
+    make_exporter: ExporterFactory,
+    sdk_asking_stateful: Peer,
+    sdk_asking_legacy: Peer,
+    legacy_transport: bool,
+) -> None:
+    """A real SDK server that pings the client and asks for sampling and elicitation in the
+    middle of a tool call gets a result for the ping and -32601 for the rest, promptly: the
+    tool finishes, the probe succeeds, and debug output notes each request."""
+    transport, version, peer = (
+        ("sse", "2024-11-05", sdk_asking_legacy)
+        if legacy_transport
+        else ("streamable_http", "2025-11-25", sdk_asking_stateful)
+    )
+    exporter = await make_exporter(ASKS_BACK_CONFIG.format(transport=transport, version=version))
+    m = await exporter.probe(peer.url, "asks_back")
+    assert m["probe_success"] == 1, failure(m)
+    assert m['probe_mcp_phase_duration_seconds{phase="tool_call"}'] < 2
+    status, debug = await exporter.get("/probe", target=peer.url, module="asks_back", debug="true")
+    assert status == 200
+    assert (
+        "the server sent a ping request during tool_call; answered with its empty result" in debug
+    )
+    for method in ("sampling/createMessage", "elicitation/create"):
+        assert (
+            f"the server sent a {method} request during tool_call; answered with error -32601"
+            in (debug)
+        )
+
+
+def _request(request_id: object, method: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {}}
+
+
+async def test_server_requests_the_sdk_cannot_send(make_exporter: ExporterFactory) -> None:
+    """roots/list (never declared) and an unknown method get -32601 and ping its result, each
+    posted with the session's headers, and the server that waits for them finishes the list."""
+    seen = hostile.AskingServer()
+    requests = [
+        _request("p-1", "ping"),
+        _request(7, "roots/list"),
+        _request(8, "vendor/whatever"),
+        {"jsonrpc": "2.0", "method": "notifications/message", "params": {}},
+    ]
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.asks_back(requests, seen)) as url:
+        m = await exporter.probe(url, "hostile")
+        _, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert m["probe_success"] == 1, failure(m)
+    assert seen.answers["p-1"] == {"jsonrpc": "2.0", "id": "p-1", "result": {}}
+    for request_id in (7, 8):
+        assert seen.answers[request_id]["error"]["code"] == -32601
+    for headers in seen.answer_headers:
+        assert headers["Mcp-Session-Id"] == "session-1"
+        assert headers["MCP-Protocol-Version"] == "2025-11-25"
+        assert headers["Content-Type"] == "application/json"
+    assert "the server sent a roots/list request during tools_list; answered with error" in debug
+    assert "vendor/whatever" in debug
+
+
+async def test_server_requests_with_unusable_ids_or_in_a_flood(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A request whose id is not a string or integer (true, an object) is not answered, and a
+    flood of pings is answered only up to a bound: the probe never becomes a request storm."""
+    seen = hostile.AskingServer()
+    requests = [
+        _request(True, "ping"),
+        _request({"x": 1}, "ping"),
+        *(_request(f"n-{i}", "ping") for i in range(100)),
+    ]
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.asks_back(requests, seen, wait_for=0)) as url:
+        status, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert status == 200
+    assert "probe_success 1" in debug
+    assert True not in seen.answers
+    assert len(seen.answers) == 30  # 32 handled: the two unusable ids, then 30 pings
+    assert "with an invalid id; not answered" in debug
+    assert "the rest were not answered" in debug
+
+
+# --- false success: only what the MCP schema describes counts ----------------------------------
+
+ALL_CAPABILITIES = {"tools": {}, "resources": {}, "prompts": {}}
+SCHEMA_CONFIG = f"""
+modules:
+  schema:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      steps: [tools_list, resources_list, prompts_list, tool_call]
+      tool_call: {{name: echo}}
+"""
+GOOD_LISTS: dict[str, dict[str, Any]] = {
+    "initialize": {
+        "result": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": ALL_CAPABILITIES,
+            "serverInfo": {"name": "s", "version": "1"},
+        }
+    },
+    "tools/list": {"result": {"tools": hostile.TOOLS}},
+    "resources/list": {"result": {"resources": [{"uri": "test://a", "name": "a"}]}},
+    "prompts/list": {"result": {"prompts": [{"name": "p", "arguments": [{"name": "x"}]}]}},
+    "tools/call": {"result": {"content": [{"type": "text", "text": "ok"}], "isError": False}},
+}
+
+
+def _init(**changes: Any) -> dict[str, Any]:
+    result = {**GOOD_LISTS["initialize"]["result"], **changes}
+    return {"initialize": {"result": {k: v for k, v in result.items() if v is not None}}}
+
+
+SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
+    ("valid", {}, "", "", ""),
+    (
+        "tools_of_wrong_types",
+        {"tools/list": {"result": {"tools": [{"name": 42}, "x", None, {}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools/list result: tools[0].name: not a string (a number)",
+    ),
+    (
+        "tool_not_an_object",
+        {"tools/list": {"result": {"tools": [hostile.TOOLS[0], "x"]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[1]: not an object (a string)",
+    ),
+    (
+        "tool_without_input_schema",
+        {"tools/list": {"result": {"tools": [{"name": "t"}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[0]: lacks inputSchema",
+    ),
+    (
+        "next_cursor_not_a_string",
+        {"tools/list": {"result": {"tools": [], "nextCursor": 5}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "nextCursor: not a string",
+    ),
+    (
+        "resource_without_uri",
+        {"resources/list": {"result": {"resources": [{"name": "a"}]}}},
+        "resources_list",
+        "jsonrpc_invalid",
+        "resources[0]: lacks uri",
+    ),
+    (
+        "prompt_argument_without_name",
+        {"prompts/list": {"result": {"prompts": [{"name": "p", "arguments": [{}]}]}}},
+        "prompts_list",
+        "jsonrpc_invalid",
+        "prompts[0].arguments[0]: lacks name",
+    ),
+    (
+        "call_content_text_not_a_string",
+        {"tools/call": {"result": {"content": [{"type": "text", "text": 1}]}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].text: not a string",
+    ),
+    (
+        "call_is_error_not_a_boolean",
+        {"tools/call": {"result": {"content": [], "isError": "yes"}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "isError: not a boolean",
+    ),
+    (
+        "call_content_type_unknown",
+        {"tools/call": {"result": {"content": [{"type": "video"}]}}},
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].type: 'video' is not a content type in 2025-11-25",
+    ),
+    (
+        "server_info_version_missing",
+        _init(serverInfo={"name": "s"}),
+        "initialize",
+        "initialize_invalid",
+        "initialize result: serverInfo: lacks version",
+    ),
+    (
+        "server_info_not_an_object",
+        _init(serverInfo=["s", "1"]),
+        "initialize",
+        "initialize_invalid",
+        "serverInfo: not an object (an array)",
+    ),
+    (
+        "capability_not_an_object",
+        _init(capabilities={**ALL_CAPABILITIES, "logging": True}),
+        "initialize",
+        "initialize_invalid",
+        "capabilities.logging: not an object (a boolean)",
+    ),
+    (
+        "instructions_not_a_string",
+        _init(instructions=["x"]),
+        "initialize",
+        "initialize_invalid",
+        "instructions: not a string",
+    ),
+    (
+        "error_code_boolean",
+        {"tools/list": {"error": {"code": True, "message": "x"}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "error object lacks an integer code",
+    ),
+    (
+        "error_message_missing",
+        {"tools/list": {"error": {"code": -32603}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "error object lacks a string message",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "phase", "reason", "detail"),
+    [pytest.param(o, p, r, d, id=name) for name, o, p, r, d in SCHEMA_CASES],
+)
+async def test_results_are_checked_against_the_schema(
+    make_exporter: ExporterFactory,
+    outcomes: dict[str, dict[str, Any]],
+    phase: str,
+    reason: str,
+    detail: str,
+) -> None:
+    """A result that is not what the MCP schema describes fails the step that read it with
+    jsonrpc_invalid (initialize_invalid for initialize), naming the path of the violation."""
+    exporter = await make_exporter(SCHEMA_CONFIG)
+    async with serve(hostile.scripted({**GOOD_LISTS, **outcomes})) as url:
+        m = await exporter.probe(url, "schema")
+        _, debug = await exporter.get("/probe", target=url, module="schema", debug="true")
+    if not reason:
+        assert m["probe_success"] == 1, failure(m)
+        assert (m["probe_mcp_tools"], m["probe_mcp_resources"], m["probe_mcp_prompts"]) == (1, 1, 1)
+        return
+    assert failure(m) == (UP, phase, reason)
+    assert detail in debug
+    assert "probe_mcp_tools 4" not in debug
+
+
+@pytest.mark.parametrize("as_sse", [False, True], ids=["json", "event_stream"])
+@pytest.mark.parametrize("response_id", ["true", "1.0", '"1"', "null"])
+async def test_response_id_must_be_the_request_id(
+    make_exporter: ExporterFactory, response_id: str, as_sse: bool
+) -> None:
+    """A response whose id only compares equal in Python (true, 1.0) or is another type does
+    not answer request 1."""
+    body = INIT_RESULT.replace(b"%(id)d", response_id.encode())
+    handler = (
+        hostile.sse_answer("initialize", b"event: message\ndata: " + body + b"\n\n")
+        if as_sse
+        else hostile.json_answer("initialize", body)
+    )
+    exporter = await make_exporter(CONFIG)
+    async with serve(handler) as url:
+        m = await exporter.probe(url, "hostile")
+    assert failure(m) == (UP, "initialize", "jsonrpc_invalid")
+
+
+async def test_legacy_response_id_true_does_not_answer_request_1(
+    make_exporter: ExporterFactory,
+) -> None:
+    """Over legacy SSE too, a response with id true is not taken for request 1's."""
+    exporter = await make_exporter(CONFIG)
+    async with hostile.serve_routes(hostile.legacy_sse(reply_id=True)) as base:
+        m = await exporter.probe(f"{base}/sse", "hostile_sse")
+    assert failure(m) == (UP, "initialize", "jsonrpc_invalid")
+
+
+async def test_two_different_session_ids_are_refused(make_exporter: ExporterFactory) -> None:
+    """initialize answered with two different Mcp-Session-Id headers is initialize_invalid (a
+    client joining them would send a session id the server never issued); the same id twice
+    is accepted."""
+    exporter = await make_exporter(CONFIG)
+    async with with_session_id(b"first\r\nMcp-Session-Id: second")() as url:
+        m = await exporter.probe(url, "hostile")
+        _, debug = await exporter.get("/probe", target=url, module="hostile", debug="true")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")
+    assert "2 different Mcp-Session-Id headers" in debug
+    async with with_session_id(b"same\r\nMcp-Session-Id: same")() as url:
+        m = await exporter.probe(url, "hostile")
+    assert m["probe_success"] == 1, failure(m)
+
+
+# --- false failure: what the spec allows is accepted -------------------------------------------
+
+
+def _jwt(length: int) -> str:
+    """A JWT-shaped session id (header.payload.signature in base64url) of `length` characters."""
+    head = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."
+    body = ("eyJzdWIiOiJzZXNzaW9uIn0" * 200)[: length - len(head) - 44]
+    return f"{head}{body}.{'S' * 43}"
+
+
+async def test_long_jwt_session_id_is_accepted(make_exporter: ExporterFactory) -> None:
+    """A 1,565-character JWT as Mcp-Session-Id (visible ASCII; the spec sets no length) is
+    accepted and sent back on every later request."""
+    session_id = _jwt(1565)
+    assert len(session_id) == 1565
+    seen: list[str | None] = []
+    exporter = await make_exporter(CONFIG)
+    async with serve(hostile.issues_session(session_id, seen)) as url:
+        m = await exporter.probe(url, "hostile")
+    assert m["probe_success"] == 1, failure(m)
+    assert seen[0] is None
+    assert seen[1:] == [session_id] * (len(seen) - 1)
+    assert len(seen) >= 3  # initialized, tools/list (and the DELETE is outside the override)
+
+
+async def test_session_id_limit_is_configurable_and_named(make_exporter: ExporterFactory) -> None:
+    """A session id over limits.max_session_id_length fails initialize, naming the limit; the
+    default allows a 16,384-character id."""
+    exporter = await make_exporter(
+        CONFIG
+        + """
+  short_ids:
+    prober: mcp
+    timeout: 2s
+    mcp:
+      transport: streamable_http
+      limits: {max_session_id_length: 100}
+"""
+    )
+    async with serve(hostile.issues_session("a" * 101, [])) as url:
+        m = await exporter.probe(url, "short_ids")
+        _, debug = await exporter.get("/probe", target=url, module="short_ids", debug="true")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")
+    assert (
+        "Mcp-Session-Id is 101 characters long, more than limits.max_session_id_length (100)"
+        in debug
+    )
+    # A raw server: aiohttp's own refuses request headers over 8 KiB.
+    async with with_session_id(b"a" * 16384)() as url:
+        m = await exporter.probe(url, "mcp")
+    assert m["probe_success"] == 1, failure(m)
+    async with with_session_id(b"a" * 16385)() as url:
+        m = await exporter.probe(url, "mcp")
+    assert failure(m) == (UP, "initialize", "initialize_invalid")

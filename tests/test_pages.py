@@ -8,6 +8,7 @@ calls block, so they run in a thread while the exporter serves on the test's eve
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,38 @@ async def test_curl_keeps_the_text_forms(probed: Exporter) -> None:
         assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert resp.headers["Vary"] == "Accept"
         assert 'class="waterfall"' in await resp.text()
+
+
+async def test_pages_survive_text_no_encoder_accepts(make_exporter: ExporterFactory) -> None:
+    """A JSON-RPC error whose message holds a lone surrogate and control characters: the HTML
+    log and debug pages still answer, with U+FFFD in their place."""
+
+    async def hostile(request: web.Request) -> web.Response:
+        body = await request.json()
+        text = (
+            '{"jsonrpc": "2.0", "id": %s, "error": {"code": -32000,'
+            ' "message": "bad \\ud800\\u001b[2J\\u0007 end"}}'
+        )
+        return web.Response(text=text % json.dumps(body.get("id")), content_type="application/json")
+
+    exporter = await make_exporter(CONFIG)
+    headers = {"Accept": "text/html"}
+    params = {"debug": "true"}
+    async with (
+        fakes.serve(hostile) as url,
+        exporter.client.get(
+            f"{exporter.base}/probe", params={"target": url, **params}, headers=headers
+        ) as resp,
+    ):
+        assert resp.status == 200
+        debug = await resp.text()
+    async with exporter.client.get(f"{exporter.base}/logs?id=0", headers=headers) as resp:
+        assert resp.status == 200
+        log = await resp.text()
+    for page in (debug, log):
+        assert "bad \ufffd" in page
+        assert "\x1b" not in page
+        assert "\x07" not in page
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
+from ..net import Limits, Session
+from ..redact import Redactor, query_secrets
+from ..untrusted import clean
 from .failure import Hop
-from .http import HTTPSession, Limits
+from .http import ProbeHTTP
+from .www_authenticate import AuthChallenge
 
 
 @dataclass
@@ -31,27 +35,34 @@ class ProbeContext:
     hops: dict[str, bool] = field(default_factory=dict)
     jsonrpc_error_code: int = 0
     last_status: int | None = None
+    # The last 401/403 challenge an MCP request got (what discovery after it starts from).
+    auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    _http: HTTPSession | None = None
+    _http: ProbeHTTP | None = None
+    _configured: Redactor | None = None
 
     @property
-    def http(self) -> HTTPSession:
-        """The probe's HTTP session, created on first use with the module's TLS and limits."""
+    def http(self) -> ProbeHTTP:
+        """The probe's HTTP client, created on first use with the module's TLS, limits, proxy."""
         if self._http is None:
             module = self.module.config
             limits = module.limits
-            self._http = HTTPSession(
-                record_phase=self._record_connection_phase,
-                limits=Limits(
-                    max_body_bytes=limits.max_response_bytes,
-                    max_header_bytes=limits.max_header_bytes,
-                    max_redirects=limits.max_redirects,
-                ),
-                ssl_context=self.module.ssl_context,
-                server_name=module.tls_config.server_name,
-                address_policy=self.module.policy.check_address,
-                url_policy=self.module.policy.check_url,
+            self._http = ProbeHTTP(
+                Session(
+                    record_phase=self._record_connection_phase,
+                    limits=Limits(
+                        max_body_bytes=limits.max_response_bytes,
+                        max_header_bytes=limits.max_header_bytes,
+                        max_redirects=limits.max_redirects,
+                    ),
+                    ssl_context=self.module.ssl_context,
+                    server_name=module.tls_config.server_name,
+                    check_address=self.module.policy.check_address,
+                    check_url=self.module.policy.check_url,
+                    http_version=module.http_client.http_version,
+                    proxy=self.module.proxy,
+                )
             )
         return self._http
 
@@ -91,9 +102,29 @@ class ProbeContext:
             wall_ended = wall_started + (ended - started)
             self.log.span(span_hop, phase, wall_ended - elapsed, wall_ended, elapsed)
 
+    def configured_redactor(self) -> Redactor:
+        """Scrubs the module's secrets and the credentials in the target's query string."""
+        if self._configured is None:
+            values = query_secrets(self.target)
+            for secret in self.module.secrets:
+                # An unreadable secret cannot have been sent, so there is nothing to scrub.
+                with suppress(OSError, KeyError):
+                    values.append(secret.reveal())
+            self._configured = Redactor(values)
+        return self._configured
+
+    def redact(self, text: str) -> str:
+        """`text` without any credential this probe has configured or has sent so far; for
+        excerpts of a target's text, before they are cut to length."""
+        # What was sent first: it knows whole header values ("Bearer ..."), the config only
+        # the token, and the same order as the probe's final redactor keeps the masks alike.
+        if self._http is not None:
+            text = self._http.redactor(text)
+        return self.configured_redactor()(text)
+
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""
-        self.notes.append(text)
+        self.notes.append(clean(text, 1000, one_line=True))
 
     def release(self) -> None:
         """Drop the HTTP session once the probe's metrics are written.

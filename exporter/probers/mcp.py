@@ -8,13 +8,13 @@ import json
 import re
 from typing import Any, Final
 
-from .. import __version__
+from .. import __version__, mcp_types
 from ..config import PROTOCOL_VERSIONS, MCPProber
+from ..mcp.jsonrpc import JSONRPCError
+from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
-from .jsonrpc import JSONRPCError
-from .transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 
 CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
 KNOWN_CAPABILITIES: Final = (
@@ -148,27 +148,16 @@ async def _initialize(ctx: ProbeContext, transport: Transport, version: str) -> 
                     transport.hop, "initialize", "protocol_version_unsupported", error.detail
                 ) from None
             raise
-    negotiated = result.get("protocolVersion")
-    capabilities = result.get("capabilities")
-    server_info = result.get("serverInfo")
-    if not isinstance(negotiated, str) or not isinstance(capabilities, dict):
+    offered = result.get("protocolVersion")
+    try:
+        mcp_types.initialize_result(result, offered if isinstance(offered, str) else version)
+    except mcp_types.SchemaViolation as violation:
         raise ProbeFailure(
-            transport.hop,
-            "initialize",
-            "initialize_invalid",
-            "initialize result lacks protocolVersion or capabilities",
-        )
-    if (
-        not isinstance(server_info, dict)
-        or not isinstance(server_info.get("name"), str)
-        or not isinstance(server_info.get("version"), str)
-    ):
-        raise ProbeFailure(
-            transport.hop,
-            "initialize",
-            "initialize_invalid",
-            "initialize result lacks serverInfo.name or serverInfo.version",
-        )
+            transport.hop, "initialize", "initialize_invalid", f"initialize result: {violation}"
+        ) from None
+    negotiated: str = result["protocolVersion"]
+    capabilities: dict[str, Any] = result["capabilities"]
+    server_info: dict[str, Any] = result["serverInfo"]
     if negotiated not in PROTOCOL_VERSIONS or negotiated == MODERN_VERSION:
         raise ProbeFailure(
             transport.hop,
@@ -258,8 +247,9 @@ def _record_server(
     capabilities: dict[str, Any],
 ) -> None:
     ctx.extra["server"] = {
-        "name": str(server_info.get("name", ""))[:128],
-        "version": str(server_info.get("version", ""))[:64],
+        # Not cut here: every surface redacts, then bounds (a cut could split an echoed secret).
+        "name": str(server_info.get("name", "")),
+        "version": str(server_info.get("version", "")),
         "protocol_version": version,
         "transport": transport.name,
         "capabilities": capabilities,
@@ -341,9 +331,12 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict
         for _page in range(limits.max_pages):
             params: dict[str, Any] = {} if cursor is None else {"cursor": cursor}
             result = await _request(ctx, transport, method, params, step)
-            page = result.get(key)
-            if not isinstance(page, list):
-                raise ProbeFailure(hop, step, "jsonrpc_invalid", f"{method} result lacks {key}[]")
+            try:
+                page = mcp_types.list_result(result, key, server["protocol_version"])
+            except mcp_types.SchemaViolation as violation:
+                raise ProbeFailure(
+                    hop, step, "jsonrpc_invalid", f"{method} result: {violation}"
+                ) from None
             items.extend(page)
             if step == "tools_list":
                 ctx.extra["tools_result"] = result
@@ -399,9 +392,13 @@ async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
             {"name": call.name, "arguments": call.arguments},
             "tool_call",
         )
-    content = result.get("content")
-    if not isinstance(content, list):
-        raise ProbeFailure(hop, "tool_call", "jsonrpc_invalid", "tools/call result lacks content[]")
+    try:
+        mcp_types.call_tool_result(result, ctx.extra["server"]["protocol_version"])
+    except mcp_types.SchemaViolation as violation:
+        raise ProbeFailure(
+            hop, "tool_call", "jsonrpc_invalid", f"tools/call result: {violation}"
+        ) from None
+    content = result["content"]
     texts = [
         str(block.get("text", ""))
         for block in content

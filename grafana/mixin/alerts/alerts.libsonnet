@@ -222,7 +222,10 @@ local fold(text) = std.join(' ', [std.stripChars(l, ' ') for l in std.split(text
               credentials in mcp_servers, and that the user completed the OAuth flow.{{ else if eq
               $labels.issue "m2m_instead_of_user_token" }}The gateway sent a machine-to-machine token
               where the server expects the user's token: check the server's OAuth2 flow in mcp_servers.{{
-              else }}See the exporter's metric reference for this issue.{{ end }} The gateway board shows
+              else if eq $labels.issue "m2m_token_fetch_failed" }}The gateway's own client-credentials
+              token request for an oauth2 server was refused: correct the server's client_id,
+              client_secret, token_url and scopes in mcp_servers, and check that the gateway reaches the
+              token endpoint.{{ else }}See the exporter's metric reference for this issue.{{ end }} The gateway board shows
               the auth resolution and token state over time.
             |||),
             dashboard_url: util.boardURL(c, 'mcp-exporter-gateway-auth'),

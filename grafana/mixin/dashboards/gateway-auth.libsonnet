@@ -369,7 +369,7 @@ function(config)
     {
       type: 'state-timeline',
       title: 'Known issues',
-      description: 'The gateway\'s known authentication misconfigurations (probe_litellm_issue): key_leaking_to_upstream, no_oauth2_token, m2m_instead_of_user_token, ...',
+      description: 'The gateway\'s known authentication misconfigurations (probe_litellm_issue): key_leaking_to_upstream, no_oauth2_token, m2m_instead_of_user_token, m2m_token_fetch_failed, ...',
       datasource: g.datasource,
       gridPos: {
         h: 8,

@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from ..probers.auth import classify_challenge
+from ..probers.context import ProbeContext
+from ..probers.failure import Hop, ProbeFailure
+from ..probers.http import Response
+from ..probers.www_authenticate import AuthChallenge
+from ..redact import display_url
+from ..untrusted import clean
 from . import jsonrpc
-from .auth import classify_challenge
-from .context import ProbeContext
-from .failure import Hop, ProbeFailure
-from .http import Response
 from .sse import Event, SSEParser
-from .www_authenticate import bearer_challenge, parse_www_authenticate
 
 ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
 _MAX_RESUMES: Final = 3
 _LOGGED_SERVER_MESSAGES: Final = 5
+# A server may ask the client things mid-request (ping, sampling); beyond this many per probe
+# they are left unanswered, so a flood of them cannot turn the probe into a request storm.
+_MAX_SERVER_REQUESTS: Final = 32
+# How much of an error body is searched for echoed credentials and then cut to an excerpt.
+_ERROR_BODY_BYTES: Final = 64 * 1024
 # Versions whose later requests carry MCP-Protocol-Version (MUST from 2025-06-18).
 _VERSION_HEADER_FROM: Final = ("2025-06-18", "2025-11-25", "2026-07-28")
 MODERN_VERSION: Final = "2026-07-28"
@@ -38,6 +45,8 @@ class Transport:
         self.url = url
         self.headers = dict(headers)
         self.hop: Hop = hop
+        self._server_requests = 0
+        self._noted_server_requests: set[str] = set()
 
     def sent_credentials(self) -> bool:
         """Whether requests carry credentials (so a 401 means they were rejected)."""
@@ -54,16 +63,58 @@ class Transport:
     async def close(self, delete_session: bool = True) -> None:
         """End the session (if any and if asked) and stop reading."""
 
+    async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
+        """POST the client's answer to a server request; returns the HTTP status."""
+        raise NotImplementedError
+
+    async def answer_server_request(self, message: dict[str, Any], phase: str) -> None:
+        """Answer a request the server sent on a response stream: `ping` with its empty result,
+        anything else (sampling, elicitation, roots: capabilities this client never declared)
+        with -32601. A server that waits for the answer would otherwise stall the probe with no
+        hint. The exchange is logged and noted; it never fails the probe itself."""
+        ctx = self.ctx
+        method = clean(str(message.get("method")), 80, one_line=True)
+        self._server_requests += 1
+        if self._server_requests > _MAX_SERVER_REQUESTS:
+            if self._server_requests == _MAX_SERVER_REQUESTS + 1:
+                ctx.log.warning("too many server requests; the rest go unanswered", method=method)
+                ctx.note(
+                    f"the server sent more than {_MAX_SERVER_REQUESTS} requests; "
+                    "the rest were not answered"
+                )
+            return
+        reply = jsonrpc.reply_to_server_request(message)
+        if reply is None:
+            ctx.log.warning("server request with an invalid id not answered", method=method)
+            ctx.note(f"the server sent a {method} request with an invalid id; not answered")
+            return
+        answer = (
+            "its empty result"
+            if "result" in reply
+            else f"error {jsonrpc.METHOD_NOT_FOUND} (method not found: not a declared capability)"
+        )
+        try:
+            status = await self._send_reply(reply, phase)
+        except (ProbeFailure, OSError) as exc:
+            ctx.log.warning("answering a server request failed", method=method, error=str(exc))
+            ctx.note(f"the server sent a {method} request during {phase}; answering it failed")
+            return
+        ctx.log.info("answered a server request", method=method, answer=answer, status=status)
+        if not 200 <= status < 300:
+            ctx.note(f"the answer to the server's {method} request was refused with {status}")
+        elif method not in self._noted_server_requests:
+            self._noted_server_requests.add(method)
+            ctx.note(f"the server sent a {method} request during {phase}; answered with {answer}")
+
 
 def _challenge_failure(
-    ctx: ProbeContext, response: Response, hop: Hop, phase: str, sent_credentials: bool
+    ctx: ProbeContext, response: Response, url: str, hop: Hop, phase: str, sent_credentials: bool
 ) -> ProbeFailure:
-    values = response.headers.get_all("www-authenticate")
-    challenge = bearer_challenge(parse_www_authenticate(values))
-    ctx.extra["www_authenticate"] = values
-    ctx.extra["auth_status"] = response.status
-    ctx.extra["auth_challenge"] = challenge
-    return classify_challenge(ctx, response.status, challenge, hop, phase, sent_credentials)
+    received = AuthChallenge.received(
+        response.status, url, response.headers.get_all("www-authenticate"), sent_credentials
+    )
+    ctx.auth_challenge = received
+    return classify_challenge(ctx, response.status, received.bearer, hop, phase, sent_credentials)
 
 
 def _redirect_note(url: str, location: str) -> str:
@@ -80,14 +131,15 @@ def _redirect_note(url: str, location: str) -> str:
     )
 
 
-async def _error_body(response: Response) -> str:
-    """A short, printable excerpt of an error response body (never raises)."""
+async def _error_body(response: Response, redact: Callable[[str], str]) -> str:
+    """A short, printable excerpt of an error response body (never raises), scrubbed of the
+    probe's credentials before it is cut (a cut could split an echoed secret)."""
     try:
         body = await response.read()
     except (ProbeFailure, OSError, asyncio.IncompleteReadError):
         return ""
-    text = body[:300].decode("utf-8", "replace")
-    return " ".join(text.split())
+    text = redact(body[:_ERROR_BODY_BYTES].decode("utf-8", "replace"))
+    return " ".join(text.split())[:300]
 
 
 class StreamableHTTP(Transport):
@@ -159,7 +211,9 @@ class StreamableHTTP(Transport):
     ) -> Response:
         ctx = self.ctx
         headers = self._request_headers(method, params)
-        ctx.log.debug("POST", url=self.url, method=method, session=self.session_id is not None)
+        ctx.log.debug(
+            "POST", url=display_url(self.url), method=method, session=self.session_id is not None
+        )
         response = await ctx.http.request(
             "POST",
             self.url,
@@ -190,15 +244,33 @@ class StreamableHTTP(Transport):
             await response.aclose()
 
     def _take_session_id(self, response: Response, phase: str) -> None:
-        session_id = response.headers.get("mcp-session-id")
-        if session_id is None:
+        values = response.headers.get_all("mcp-session-id")
+        if not values:
             return
-        if not _SESSION_ID_RE.match(session_id) or len(session_id) > 1024:
+        if len(set(values)) > 1:
+            # Clients that join repeated fields send "a, b" back, which no server knows.
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "initialize_invalid",
+                f"initialize answered with {len(values)} different Mcp-Session-Id headers",
+            )
+        session_id = values[0]
+        if not _SESSION_ID_RE.match(session_id):
             raise ProbeFailure(
                 self.hop,
                 phase,
                 "initialize_invalid",
                 "Mcp-Session-Id has characters outside visible ASCII (0x21-0x7E)",
+            )
+        limit = self.ctx.module.config.limits.max_session_id_length
+        if len(session_id) > limit:
+            raise ProbeFailure(
+                self.hop,
+                phase,
+                "initialize_invalid",
+                f"Mcp-Session-Id is {len(session_id)} characters long, more than "
+                f"limits.max_session_id_length ({limit})",
             )
         self.session_id = session_id
 
@@ -206,14 +278,14 @@ class StreamableHTTP(Transport):
         status = response.status
         if status in (401, 403):
             sent = self.sent_credentials()
-            failure = _challenge_failure(self.ctx, response, self.hop, phase, sent)
+            failure = _challenge_failure(self.ctx, response, self.url, self.hop, phase, sent)
             # The body often names what was refused (a gateway's server list, a scope).
-            excerpt = await _error_body(response)
+            excerpt = await _error_body(response, self.ctx.redact)
             if excerpt:
                 self.ctx.extra["error_body"] = excerpt
                 failure.detail = f"{failure.detail}: {excerpt}"
             return failure
-        excerpt = await _error_body(response)
+        excerpt = await _error_body(response, self.ctx.redact)
         self.ctx.extra["error_body"] = excerpt
         lowered = excerpt.lower()
         if status == 404 and self.session_id is not None and method != "initialize":
@@ -248,7 +320,7 @@ class StreamableHTTP(Transport):
                         last_event_id = event.id
                     if event.retry_ms is not None:
                         retry_ms = event.retry_ms
-                    result = self._match(event, request_id, phase)
+                    result = await self._match(event, request_id, phase)
                     if result is not None:
                         await current.aclose()
                         return result
@@ -291,7 +363,7 @@ class StreamableHTTP(Transport):
             )
         return response
 
-    def _match(self, event: Event, request_id: int, phase: str) -> dict[str, Any] | None:
+    async def _match(self, event: Event, request_id: int, phase: str) -> dict[str, Any] | None:
         if event.event != "message" or not event.data:
             return None  # priming events carry an id and empty data
         message = jsonrpc.decode(event.data, self.hop, phase)
@@ -301,8 +373,33 @@ class StreamableHTTP(Transport):
             self._server_messages += 1
             if self._server_messages <= _LOGGED_SERVER_MESSAGES:
                 self.ctx.log.debug("server message on stream", method=str(message["method"])[:80])
+            if jsonrpc.is_server_request(message):
+                await self.answer_server_request(message, phase)
             return None
         return jsonrpc.result_of(message, request_id, self.hop, phase)
+
+    async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
+        # With the session's headers, but no Mcp-Method: this message is a response.
+        headers = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version in _VERSION_HEADER_FROM:
+            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        response = await self.ctx.http.request(
+            "POST",
+            self.url,
+            headers=headers,
+            body=jsonrpc.encode(reply),
+            hop=self.hop,
+            phase=phase,
+            follow_redirects=True,
+            within_origin=True,
+        )
+        try:
+            await response.read()
+        finally:
+            await response.aclose()
+        return response.status
 
     async def close(self, delete_session: bool = True) -> None:
         if self.session_id is None or not delete_session:
@@ -345,6 +442,7 @@ class LegacySSE(Transport):
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._next_id = 0
         self._endpoint_ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._replies: set[asyncio.Task[None]] = set()
 
     async def open(self, phase: str) -> None:
         """GET the stream and wait for the `endpoint` event."""
@@ -362,11 +460,11 @@ class LegacySSE(Transport):
         ctx.last_status = response.status
         if response.status in (401, 403):
             sent = self.sent_credentials()
-            failure = _challenge_failure(ctx, response, self.hop, phase, sent)
+            failure = _challenge_failure(ctx, response, self.url, self.hop, phase, sent)
             await response.aclose()
             raise failure
         if response.status != 200:
-            excerpt = await _error_body(response)
+            excerpt = await _error_body(response, self.ctx.redact)
             await response.aclose()
             raise ProbeFailure(
                 self.hop, phase, "http_status", f"SSE GET answered {response.status}: {excerpt}"
@@ -435,9 +533,15 @@ class LegacySSE(Transport):
                 if not waiting.done():
                     waiting.set_exception(failure)
             return
+        if jsonrpc.is_server_request(message) and self.endpoint is not None:
+            # The reader must keep reading while the answer is posted.
+            task = asyncio.create_task(self.answer_server_request(message, self.ctx.phase))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
+            return
         if jsonrpc.is_response(message):
             request_id = message.get("id")
-            future = self._pending.get(request_id) if isinstance(request_id, int) else None
+            future = self._pending.get(request_id) if jsonrpc.is_request_id(request_id) else None
             if future is not None:
                 if not future.done():
                     future.set_result(message)
@@ -486,7 +590,7 @@ class LegacySSE(Transport):
         self.ctx.last_status = response.status
         try:
             if not 200 <= response.status < 300:
-                excerpt = await _error_body(response)
+                excerpt = await _error_body(response, self.ctx.redact)
                 raise ProbeFailure(
                     self.hop,
                     phase,
@@ -497,7 +601,28 @@ class LegacySSE(Transport):
         finally:
             await response.aclose()
 
+    async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
+        assert self.endpoint is not None
+        headers = {"Content-Type": "application/json", **self.headers}
+        response = await self.ctx.http.request(
+            "POST",
+            self.endpoint,
+            headers=headers,
+            body=jsonrpc.encode(reply),
+            hop=self.hop,
+            phase=phase,
+            follow_redirects=True,
+            within_origin=True,
+        )
+        try:
+            await response.read()
+        finally:
+            await response.aclose()
+        return response.status
+
     async def close(self, delete_session: bool = True) -> None:
+        for task in list(self._replies):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             # Closing: the reader's outcome is already known to whoever waited on it.
