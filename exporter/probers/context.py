@@ -100,6 +100,8 @@ class ProbeContext:
     def _record_connection_phase(self, phase: str, seconds: float) -> None:
         self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
         self.log.debug("connection phase", phase=phase, seconds=round(seconds, 6))
+        now = time.time()
+        self.log.span(self.hop, phase, now - seconds, now, seconds)
 
     @contextmanager
     def step(self, phase: str, hop: Hop | None = None) -> Iterator[None]:
@@ -111,6 +113,8 @@ class ProbeContext:
             self.hop = hop
         self.phase = phase
         setup_before = self._http.setup_seconds if self._http is not None else 0.0
+        span_hop = self.hop
+        wall_started = time.time()
         started = time.perf_counter()
         try:
             yield
@@ -124,6 +128,10 @@ class ProbeContext:
             setup_after = self._http.setup_seconds if self._http is not None else 0.0
             elapsed = max(0.0, elapsed - (setup_after - setup_before))
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
+            # Connection set-up inside the step comes first and has spans of its own: the
+            # step's bar is its own time, ending when its answer arrived.
+            wall_ended = wall_started + (ended - started)
+            self.log.span(span_hop, phase, wall_ended - elapsed, wall_ended, elapsed)
 
     def configured_redactor(self) -> Redactor:
         """Scrubs the module's secrets and the credentials in the target's query string."""
