@@ -78,7 +78,6 @@ PROBE_METRICS = frozenset(
         "probe_litellm_completion_gateway_duration_seconds",
         "probe_litellm_completion_attempted_retries",
         "probe_hop_success",
-        "probe_http_version",
     }
 )
 # ... and the exporter's own /metrics (the histogram as its exposed series).
