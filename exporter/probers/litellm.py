@@ -36,7 +36,8 @@ from .discovery import ResponseURLs
 from .failure import Hop, ProbeFailure, failure_from
 from .findings import GatewayReport, UpstreamReport
 from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
-from .mcp import connect, credential_headers, probe_mcp
+from .mcp import connect, credential_headers, probe_mcp, write_mcp_metrics
+from .prober import Prober
 from .www_authenticate import Challenge
 
 GATEWAY_HOP: Final[Hop] = "client_to_gateway"
@@ -609,7 +610,7 @@ class _Findings:
     issues: set[str] = field(default_factory=set)
 
 
-async def probe_litellm(ctx: ProbeContext) -> bool:
+async def probe_litellm(ctx: ProbeContext) -> None:
     """The mcp prober through a LiteLLM gateway, with its diagnoses; raise ProbeFailure."""
     settings = ctx.module.config.mcp
     gateway = settings.litellm
@@ -621,7 +622,6 @@ async def probe_litellm(ctx: ProbeContext) -> bool:
         record(ctx, findings, gateway)
     if failure is not None:
         raise failure
-    return True
 
 
 def _sends(settings: MCPProber, name: str) -> bool:
@@ -992,3 +992,8 @@ def record(ctx: ProbeContext, findings: _Findings, gateway: LiteLLMGateway) -> N
         issues=sorted(findings.issues),
         debug=gateway.debug,
     )
+
+
+# The mcp conversation through the gateway: the mcp prober's metrics, and the gateway's own,
+# written by `record` as the probe ends.
+PROBER: Final = Prober(probe_litellm, write_mcp_metrics)
