@@ -94,7 +94,7 @@ def _duration(value: object) -> object:
                 seconds = None
     # inf and nan parse as floats but are no duration (a timeout of inf never ends).
     if seconds is None or not math.isfinite(seconds):
-        raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms, 1m30s or 1d")
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms or 1m30s")
     return seconds
 
 
