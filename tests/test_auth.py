@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.conftest import ExporterFactory
+from tests.exporter_process import ExporterProcess
 from tests.peers.oauth import (
     BASIC_ONLY_CLIENT,
     DEFAULT_CLIENT,
@@ -21,7 +22,6 @@ from tests.peers.oauth import (
     OAuthMCPServerPeer,
     OAuthPeerFactory,
 )
-from tests.test_cli import Process
 from tests.test_probe_mcp import failure
 
 
@@ -270,7 +270,9 @@ def test_no_client_secret_or_token_on_any_surface(
         )
         + cc_module("refused", DEFAULT_CLIENT, auth.token_endpoint, secret="refused-Secret-8c1")
     )
-    process = Process(config, tmp_path / "exporter.log")
+    process = ExporterProcess(
+        "--config.file", str(config), "--log.level", "debug", log_path=tmp_path / "exporter.log"
+    )
     outputs = []
     try:
         for module in ("inline", "fromfile", "refused"):

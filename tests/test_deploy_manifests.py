@@ -19,7 +19,7 @@ import yaml
 from kubernetes_validate.utils import all_versions, schema_contents
 from referencing import Registry, Resource
 
-from exporter.config import is_sensitive_header
+from exporter.redact import is_sensitive_header
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -81,7 +81,7 @@ NAMESPACE = _kustomization(K8S_DIR)["namespace"]
 
 
 def _flag(name: str) -> str:
-    values = [a.split("=", 1)[1] for a in CONTAINER["args"] if a.startswith(f"{name}=")]
+    values: list[str] = [a.split("=", 1)[1] for a in CONTAINER["args"] if a.startswith(f"{name}=")]
     assert len(values) == 1, f"{name} must be given once in the container's args"
     return values[0]
 

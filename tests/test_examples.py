@@ -208,7 +208,7 @@ def host_path(service: dict[str, Any], container_path: str) -> Path:
 
 def flag(service: dict[str, Any], name: str) -> str:
     (value,) = [a.split("=", 1)[1] for a in service["command"] if a.startswith(f"--{name}=")]
-    return value
+    return str(value)
 
 
 def test_compose_runs_the_whole_demo_stack() -> None:

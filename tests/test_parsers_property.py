@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exporter import config
+from exporter.mcp import jsonrpc
 from exporter.mcp.sse import Event, SSEParser
-from exporter.probers import jsonrpc
 from exporter.probers.failure import ProbeFailure
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -65,7 +65,7 @@ def test_sse_hostile_retry_is_ignored(stream: bytes) -> None:
 
 
 field_text = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]),
     max_size=30,
 )
 event_name = field_text.filter(lambda name: name != "")

@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import json
 import socket
-import sys
 import urllib.request
 import warnings
 from typing import Any
@@ -199,4 +198,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
