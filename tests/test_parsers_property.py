@@ -252,7 +252,7 @@ config_trees = st.recursive(
     max_leaves=25,
 )
 config_documents = st.one_of(
-    config_trees.map(lambda tree: yaml.safe_dump(tree)),
+    config_trees.map(yaml.safe_dump),
     st.dictionaries(st.text(max_size=6) | st.just("a"), config_trees, max_size=3).map(
         lambda modules: yaml.safe_dump({"modules": modules})
     ),
