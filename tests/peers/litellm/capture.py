@@ -56,7 +56,7 @@ def parse_body(content_type: str, text: str) -> Any:
             data = []
             for line in block.split("\n"):
                 name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if name == "data":
                     data.append(value)
                 elif name in ("event", "id", "retry"):
