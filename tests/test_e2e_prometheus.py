@@ -196,7 +196,7 @@ def start_webhook() -> tuple[Webhook, ThreadingHTTPServer]:
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
