@@ -600,7 +600,7 @@ async def all_surfaces(exporter: Exporter, url: str, module: str) -> str:
     assert status == 200, log
     status, landing = await exporter.get("/")
     assert status == 200, landing
-    text = "\n".join((metrics, debug, log, landing))
+    text = f"{metrics}\n{debug}\n{log}\n{landing}"
     for bad in (SURROGATE, "\udfff", "\x1b", "\x00", "\x85"):
         assert bad not in text
     return text

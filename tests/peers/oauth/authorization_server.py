@@ -241,7 +241,7 @@ def _check_resources(request: OAuth2Request) -> tuple[str, ...]:
 
 def _check_client_scope(client: Client, scope: str | None) -> None:
     if scope and not set(scope_to_list(scope)) <= set(scope_to_list(client.scope)):
-        raise InvalidScopeError()
+        raise InvalidScopeError
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
