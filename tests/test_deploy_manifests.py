@@ -201,7 +201,7 @@ def test_deployment_health_checks_ports_and_resources() -> None:
     assert _flag("--web.listen-address") == f":{port}"
     # The probes run the image's health check command, which follows the web config (TLS, basic
     # auth); its own timeout stays inside the probe's.
-    health = re.search(r'^  CMD \["([\w-]+)", "--path=/-/healthy"\]$', dockerfile, re.M)
+    health = re.search(r'^  CMD \["([\w-]+)", "--path=/-/healthy"\]$', dockerfile, re.MULTILINE)
     assert health is not None
     for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
         command = CONTAINER[probe]["exec"]["command"]

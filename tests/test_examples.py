@@ -220,7 +220,7 @@ def test_compose_runs_the_whole_demo_stack() -> None:
     assert dockerfile.is_file()
     # The production image has no demo extra: the demo server needs the Dockerfile's demo stage.
     assert exporter["build"]["target"] == "demo"
-    assert re.search(r"^FROM \S+ AS demo$", dockerfile.read_text(), re.M)
+    assert re.search(r"^FROM \S+ AS demo$", dockerfile.read_text(), re.MULTILINE)
     assert services["demo-server"]["image"] == exporter["image"]
     assert services["demo-server"]["command"][0] == "demo-server"
     for name, service in services.items():
