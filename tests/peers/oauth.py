@@ -511,7 +511,7 @@ class FakeMetadataServer:
         self._loop.run_until_complete(site.start())
         server = site._server
         assert server is not None
-        self.port: int = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         started.set()
         self._loop.run_forever()
 
