@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import math
 import os
 import re
 import ssl
@@ -41,9 +42,18 @@ PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-2
 ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 Step = Literal["tools_list", "ping", "resources_list", "prompts_list", "tool_call"]
 
-_DURATION_RE: Final = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h))+$")
-_DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Prometheus' duration units (1d, 1w, 1y are as long as Prometheus makes them).
+_DURATION_RE: Final = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y))+$")
+_DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS: Final = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+    "y": 365 * 86400.0,
+}
 _SIZE_RE: Final = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
 _SIZES: Final = {
     None: 1,
@@ -70,17 +80,22 @@ def _duration(value: object) -> object:
     """Accept Prometheus-style durations ("10s", "1m30s", "500ms") and plain seconds."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 10s or 500ms")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         text = value.strip()
         if _DURATION_RE.match(text):
-            return sum(float(n) * _UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
-        try:
-            return float(text)
-        except ValueError:
-            pass
-    raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms or 1m30s")
+            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = None
+    # inf and nan parse as floats but are no duration (a timeout of inf never ends).
+    if seconds is None or not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms or 1m30s")
+    return seconds
 
 
 def _size(value: object) -> object:
@@ -736,6 +751,15 @@ class Module(_Model):
         return self.mcp.discovery_on_auth_failure or (
             oauth2 is not None and oauth2.token_url is None
         )
+
+    @property
+    def prober_kind(self) -> str:
+        """The prober that runs this module: its `prober`, except that an mcp module with a
+        litellm block talks MCP through the gateway (the same conversation, plus the gateway's
+        headers, debug headers and diagnoses): the litellm_gateway prober."""
+        if self.prober == "mcp" and self.mcp.litellm is not None:
+            return "litellm_gateway"
+        return self.prober
 
     @property
     def block(self) -> str:

@@ -55,6 +55,7 @@ PROBE_METRICS = frozenset(
         "probe_mcp_jsonrpc_error_code",
         "probe_ssl_earliest_cert_expiry",
         "probe_tls_version_info",
+        "probe_http_version",
         "probe_oauth_step_success",
         "probe_oauth_step_duration_seconds",
         "probe_oauth_pkce_s256_supported",

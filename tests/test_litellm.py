@@ -15,8 +15,13 @@ import yaml
 
 from exporter import report
 from exporter.config import parse
+from exporter.litellm.diagnosis import (
+    ISSUES,
+)
+from exporter.litellm.headers import (
+    RESOLUTIONS,
+)
 from exporter.probe import run_probe
-from exporter.probers.litellm import ISSUES, RESOLUTIONS
 from tests.conftest import Exporter, ExporterFactory
 from tests.peers.litellm_proxy import HEADER_NAME, HEADER_VALUE, LiteLLMProxy
 from tests.test_probe_mcp import failure
@@ -322,7 +327,14 @@ async def test_aggregate_over_every_server(
             litellm_proxy,
             upstream_headers=headers,
             # The servers whose credentials are missing or wrong on purpose (the peer's list).
-            ignore_upstreams=["authcode", "passthrough", "wrongbearer", "m2mbad", "strictpass"],
+            ignore_upstreams=[
+                "authcode",
+                "passthrough",
+                "wrongbearer",
+                "m2mbad",
+                "m2mdown",
+                "strictpass",
+            ],
         ),
     )
     m = await exporter.probe(litellm_proxy.mcp_url(), "strict")
