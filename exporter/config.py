@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from .client_assertion import load_signing_key
 from .net.proxy import ProxySettings
 from .net.proxy import from_environment as proxy_from_environment
 from .policy import PolicyChain, Rule, TargetPolicy, is_loopback_host, rule
@@ -331,17 +332,33 @@ def _secure_or_loopback(url: str) -> bool:
 
 
 class OAuth2ClientCredentials(_Model):
-    """OAuth 2.0 client credentials (RFC 6749 section 4.4): the probe fetches its own token."""
+    """OAuth 2.0 client credentials (RFC 6749 section 4.4): the probe fetches its own token.
+
+    The client authenticates with its secret (`client_secret_basic`, `client_secret_post`) or
+    with a JWT signed by its private key (`private_key_jwt`, RFC 7523 section 2.2).
+    """
 
     client_id: Annotated[str, Field(min_length=1)]
-    client_secret: Secret
+    client_secret: Secret | None = None
     token_url: str | None = None
     scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = Field(
         default_factory=list
     )
     resource: str | None = None
     send_resource: bool = True
-    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = (
+        "client_secret_basic"
+    )
+    # private_key_jwt: the PEM private key (a file, as a mounted secret, is the usual source),
+    # the JWS `kid` the authorization server finds the public key by, and the algorithm.
+    private_key: Secret | None = None
+    key_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    signing_algorithm: Literal["RS256", "ES256"] = "RS256"
+    # The assertion's `aud`: the token endpoint (RFC 7523 section 3), the issuer that discovery
+    # found (what some servers and the MCP conformance suite expect), or a URL given here.
+    assertion_audience: str = "token_endpoint"
+    # Short-lived: the assertion is good for one token request.
+    assertion_lifetime: Annotated[Duration, Field(le=600)] = 60.0
 
     @field_validator("token_url")
     @classmethod
@@ -349,7 +366,7 @@ class OAuth2ClientCredentials(_Model):
         if value is not None and not _secure_or_loopback(value):
             raise ValueError(
                 "token_url must be https (http only to a loopback address or localhost name): "
-                "the client secret travels in the request"
+                "the client's credentials travel in the request"
             )
         return value
 
@@ -363,10 +380,50 @@ class OAuth2ClientCredentials(_Model):
                 raise ValueError("resource must be an absolute http(s) URL without a fragment")
         return value
 
+    @field_validator("assertion_audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if value in ("token_endpoint", "issuer"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "assertion_audience must be token_endpoint, issuer or an absolute http(s) URL"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> OAuth2ClientCredentials:
         if self.resource is not None and not self.send_resource:
             raise ValueError("resource is given but send_resource is false")
+        if self.auth_method == "private_key_jwt":
+            if self.private_key is None:
+                raise ValueError("auth_method private_key_jwt needs private_key")
+            if self.client_secret is not None:
+                raise ValueError(
+                    "client_secret is given but auth_method private_key_jwt signs with "
+                    "private_key instead"
+                )
+            if self.assertion_audience == "issuer" and self.token_url is not None:
+                raise ValueError(
+                    "assertion_audience issuer comes from discovery: omit token_url, or give "
+                    "the issuer's URL as assertion_audience"
+                )
+            return self
+        if self.client_secret is None:
+            raise ValueError(f"auth_method {self.auth_method} needs client_secret")
+        jwt_only = (
+            "private_key",
+            "key_id",
+            "signing_algorithm",
+            "assertion_audience",
+            "assertion_lifetime",
+        )
+        given = [name for name in jwt_only if name in self.model_fields_set]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: only for auth_method private_key_jwt, not {self.auth_method}"
+            )
         return self
 
 
@@ -840,11 +897,14 @@ def parse(text: str, source: str) -> RuntimeConfig:
     modules: dict[str, RuntimeModule] = {}
     contexts: dict[tuple[TLSConfig, str], ssl.SSLContext] = {}
     for name, module in config.modules.items():
-        problems += [
+        secret_problems = [
             f"{where}: {problem}"
             for where, secret in _secrets(module, f"modules.{name}")
             if (problem := secret.check()) is not None
         ]
+        problems += secret_problems
+        if not secret_problems:
+            problems += _signing_key_problems(module, f"modules.{name}")
         try:
             # Modules with the same TLS settings share one context: building one costs ~40 ms.
             # The HTTP version is part of the key: the context carries the ALPN offer.
@@ -875,6 +935,24 @@ def parse(text: str, source: str) -> RuntimeConfig:
     if problems:
         raise ConfigError(source, problems)
     return RuntimeConfig(source, config, modules)
+
+
+def _signing_key_problems(module: Module, where: str) -> list[str]:
+    """A private_key_jwt key that cannot sign is an operator's mistake: say so at load, not at
+    the first probe. (The file is read again for every token request, so a rotated key works.)"""
+    mcp = module.mcp
+    places = [(f"{where}.mcp.oauth2", mcp.oauth2)]
+    if mcp.litellm is not None and mcp.litellm.direct_probe is not None:
+        places.append((f"{where}.mcp.litellm.direct_probe.oauth2", mcp.litellm.direct_probe.oauth2))
+    problems = []
+    for at, oauth2 in places:
+        if oauth2 is None or oauth2.private_key is None:
+            continue
+        try:
+            load_signing_key(oauth2.private_key.reveal(), oauth2.signing_algorithm)
+        except ValueError as exc:
+            problems.append(f"{at}.private_key: {exc}")
+    return problems
 
 
 def _secrets(model: Any, where: str) -> Iterator[tuple[str, Secret]]:

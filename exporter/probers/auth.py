@@ -17,6 +17,7 @@ import time
 from typing import Final
 from urllib.parse import quote, urlencode
 
+from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_key
 from ..config import OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
@@ -118,24 +119,32 @@ def forget_token(ctx: ProbeContext) -> None:
 async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> CachedToken:
     settings = ctx.module.config.discovery
     endpoint = oauth2.token_url
+    issuer: str | None = None
     if endpoint is None:
         found = await discover(ctx, settings, require_auth=False, for_token=True)
-        endpoint = found.token_endpoint
+        endpoint, issuer = found.token_endpoint, found.issuer
         assert endpoint is not None
         # The endpoint came from the target's metadata: it passes the policy first.
         ResponseURLs(ctx, settings.url_policy).check(endpoint, AUTH_HOP, "token")
-    secret = oauth2.client_secret.reveal()
     form: list[tuple[str, str]] = [("grant_type", "client_credentials")]
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",
     }
-    if oauth2.auth_method == "client_secret_basic":
-        # RFC 6749 section 2.3.1: both parts form-encoded before Base64.
-        pair = f"{quote(oauth2.client_id, safe='')}:{quote(secret, safe='')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    if oauth2.auth_method == "private_key_jwt":
+        assertion = _client_assertion(oauth2, endpoint, issuer)
+        # A signed assertion is a credential until it expires: scrubbed like any other.
+        ctx.http.redactor.add(assertion[-1][1])
+        form += assertion
     else:
-        form += [("client_id", oauth2.client_id), ("client_secret", secret)]
+        assert oauth2.client_secret is not None  # the config requires it for these methods
+        secret = oauth2.client_secret.reveal()
+        if oauth2.auth_method == "client_secret_basic":
+            # RFC 6749 section 2.3.1: both parts form-encoded before Base64.
+            pair = f"{quote(oauth2.client_id, safe='')}:{quote(secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            form += [("client_id", oauth2.client_id), ("client_secret", secret)]
     if oauth2.scopes:
         form.append(("scope", " ".join(oauth2.scopes)))
     if oauth2.send_resource:
@@ -156,6 +165,40 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         "token issued", auth_method=oauth2.auth_method, expires_in_seconds=round(lifetime, 1)
     )
     return CachedToken(token, time.monotonic() + lifetime - margin, endpoint)
+
+
+def _client_assertion(
+    oauth2: OAuth2ClientCredentials, endpoint: str, issuer: str | None
+) -> list[tuple[str, str]]:
+    """RFC 7523 section 2.2 form parameters: a fresh assertion for every token request."""
+    audience = oauth2.assertion_audience
+    if audience == "token_endpoint":
+        audience = endpoint
+    elif audience == "issuer":
+        # Only reachable through discovery (the config refuses issuer with a token_url).
+        assert issuer is not None
+        audience = issuer
+    assert oauth2.private_key is not None
+    try:
+        # Read at every request, as every secret file is, so that a rotated key takes effect.
+        key = load_signing_key(oauth2.private_key.reveal(), oauth2.signing_algorithm)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ProbeFailure(
+            "exporter", "token", "internal", f"oauth2.private_key: {str(exc).strip(chr(39))}"
+        ) from None
+    assertion = client_assertion(
+        client_id=oauth2.client_id,
+        audience=audience,
+        key=key,
+        algorithm=oauth2.signing_algorithm,
+        key_id=oauth2.key_id,
+        lifetime=oauth2.assertion_lifetime,
+    )
+    return [
+        ("client_id", oauth2.client_id),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion),
+    ]
 
 
 def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]:
