@@ -31,10 +31,10 @@ DEMO_TARGET: Final = "http://127.0.0.1:9676/mcp"
 logger = structlog.get_logger("mcp_exporter")
 
 
-def _listen(address: str) -> tuple[str | None, int]:
+def _listen(address: str, flag: str = "--web.listen-address") -> tuple[str | None, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise SystemExit(f"--web.listen-address: expected [host]:port, got {address!r}")
+        raise SystemExit(f"{flag}: expected [host]:port, got {address!r}")
     return host.strip("[]") or None, int(port)
 
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == DEMO_SERVER:
         from .demo import serve
 
-        host, port = _listen(args.server_listen)
+        host, port = _listen(args.server_listen, "--listen")
         serve(host or "127.0.0.1", port)
         return 0
     if args.command == DEMO:

@@ -14,11 +14,11 @@ import structlog
 from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
-from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, failure_from
 from .probers.litellm import probe_litellm
+from .probers.litellm_completion import probe_litellm_completion
 from .probers.mcp import probe_mcp
 from .redact import Redactor, display_url
 from .untrusted import clean

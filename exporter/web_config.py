@@ -22,7 +22,14 @@ import bcrypt
 import yaml
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from .config import ConfigError
 
@@ -73,6 +80,19 @@ class TLSServerConfig(_Model):
     client_ca_file: Path | None = None
     min_version: Literal["TLS12", "TLS13"] = "TLS12"
     max_version: Literal["TLS12", "TLS13"] | None = None
+
+    @field_validator("cert_file", "key_file", mode="before")
+    @classmethod
+    def _named(cls, value: object) -> object:
+        if value == "":  # Path("") would be the working directory
+            raise ValueError("must name a file")
+        return value
+
+    @field_validator("client_ca_file", mode="before")
+    @classmethod
+    def _optional(cls, value: object) -> object:
+        # exporter-toolkit reads an empty client_ca_file as not set.
+        return None if value == "" else value
 
     def problems(self) -> list[str]:
         """Cross-field rules, one line each, located by the key to change."""
@@ -154,12 +174,16 @@ class WebConfig(_Model):
     http_server_config: HTTPServerConfig = Field(default_factory=HTTPServerConfig)
     _tls_context: ssl.SSLContext | None = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _hashes(self) -> WebConfig:
-        for user, hashed in self.basic_auth_users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-                raise ValueError(f"basic_auth_users.{user}: not a bcrypt hash")
-        return self
+    def problems(self) -> list[str]:
+        """Rules beyond the types, one line each, located by the key to change."""
+        problems = [
+            f"basic_auth_users.{user}: not a bcrypt hash"
+            for user, hashed in self.basic_auth_users.items()
+            if not hashed.startswith(("$2a$", "$2b$", "$2y$"))
+        ]
+        if self.tls_server_config is not None:
+            problems += self.tls_server_config.problems()
+        return problems
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -185,11 +209,11 @@ def load_web_config(path: Path) -> WebConfig:
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{where}: {str(message).removeprefix('Value error, ')}")
         raise ConfigError(str(path), problems) from None
+    problems = config.problems()
+    if problems:
+        raise ConfigError(str(path), problems)
     tls = config.tls_server_config
     if tls is not None:
-        problems = tls.problems()
-        if problems:
-            raise ConfigError(str(path), problems)
         tls = tls.resolved(path.parent)
         config = config.model_copy(update={"tls_server_config": tls})
         try:

@@ -9,16 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import parse_metrics
-from tests.exporter_process import StartExporter
+from tests.conftest import ExporterFactory, parse_metrics
+from tests.exporter_process import ExporterProcess, StartExporter
 from tests.peers.mcp_servers import Peer, free_port, wait_for_port
 
 INLINE = "inline-Secret-7f3a9c"
@@ -26,45 +23,6 @@ FILE_SECRET = "file-Secret-0b1d2e"
 ENV_SECRET = "env-Secret-93ab77"
 HEADER_SECRET = "header-Secret-55aa01"
 SECRETS = (INLINE, FILE_SECRET, ENV_SECRET, HEADER_SECRET)
-
-
-class Process:
-    """The exporter running as a real process, with its stderr captured."""
-
-    def __init__(self, config: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                "--log.level",
-                "debug",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MCP_TEST_ENV_SECRET": ENV_SECRET},
-        )
-        wait_for_port(self.port, self.proc)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=15)
-        self.log.close()
-        return self.log_path.read_text()
 
 
 @pytest.fixture
@@ -82,14 +40,17 @@ modules:
 
 
 @pytest.fixture
-def process(secret_config: Path, tmp_path: Path) -> Iterator[Process]:
-    proc = Process(secret_config, tmp_path / "exporter.log")
-    yield proc
-    if proc.proc.poll() is None:
-        proc.stop()
+def process(secret_config: Path, start_exporter: StartExporter) -> ExporterProcess:
+    return start_exporter(
+        "--config.file",
+        str(secret_config),
+        "--log.level",
+        "debug",
+        env={"MCP_TEST_ENV_SECRET": ENV_SECRET},
+    )
 
 
-def test_no_secret_on_any_surface(process: Process, sdk_stateful: Peer) -> None:
+def test_no_secret_on_any_surface(process: ExporterProcess, sdk_stateful: Peer) -> None:
     """Configured secrets appear in no log, metric, /config, debug output, landing page or log."""
     outputs = []
     for module in ("inline", "from_file", "from_env"):
@@ -114,7 +75,7 @@ def test_no_secret_on_any_surface(process: Process, sdk_stateful: Peer) -> None:
 
 
 def test_log_line_per_probe_and_sighup_reload(
-    process: Process, secret_config: Path, sdk_stateful: Peer
+    process: ExporterProcess, secret_config: Path, sdk_stateful: Peer
 ) -> None:
     """One structured line per probe; SIGHUP reloads; an invalid file keeps the old config."""
     process.get(f"/probe?target={quote(sdk_stateful.url, safe='')}&module=inline")
@@ -128,7 +89,8 @@ def test_log_line_per_probe_and_sighup_reload(
     process.proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     assert "renamed" in process.get("/config")[1]
-    assert "mcp_exporter_config_last_reload_successful 0.0" in process.get("/metrics")[1]
+    metrics = parse_metrics(process.get("/metrics")[1])
+    assert metrics["mcp_exporter_config_last_reload_successful"] == 0
     log = process.stop()
     probe_lines = [line for line in log.splitlines() if "event=probe " in line]
     assert len(probe_lines) == 1
@@ -139,31 +101,14 @@ def test_log_line_per_probe_and_sighup_reload(
     assert "event=request" in log  # aiohttp access log through structlog
 
 
-def test_json_logs(tmp_path: Path, sdk_stateful: Peer) -> None:
+def test_json_logs(start_exporter: StartExporter, sdk_stateful: Peer) -> None:
     """--log.format json writes one JSON object per line."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--log.format",
-            "json",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, proc)
-        urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/probe?target={quote(sdk_stateful.url, safe='')}", timeout=20
-        ).read()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    process = start_exporter("--log.format", "json")
+    status, _ = process.get(f"/probe?target={quote(sdk_stateful.url, safe='')}")
+    assert status == 200
+    lines = process.stop().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(events) == len([line for line in lines if line.strip()])  # nothing else
     probe = [e for e in events if e.get("event") == "probe"]
     assert probe
     assert probe[0]["result"] == "success"
@@ -212,13 +157,11 @@ def test_one_shot_bad_input() -> None:
     assert "unknown module 'nope'" in result.stderr
 
 
-async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
+async def test_echoed_credentials_are_scrubbed(make_exporter: ExporterFactory) -> None:
     """A server echoing the Authorization header in its error body leaks nothing."""
     from aiohttp import web
 
-    from exporter.app import Settings, create_app
     from tests import fakes
-    from tests.conftest import Exporter
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(status=400, text=f"bad request with {request.headers['Authorization']}")
@@ -226,34 +169,21 @@ async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
     async def echo_forbidden(request: web.Request) -> web.Response:
         return web.Response(status=403, text=f"denied for {request.headers['X-Api-Key']}")
 
-    config = tmp_path / "c.yml"
-    config.write_text(
+    exporter = await make_exporter(
         f"modules:\n  m: {{prober: mcp, mcp: {{bearer_token: {INLINE}}}}}\n"
         f"  h: {{prober: mcp, mcp: {{headers: {{X-Api-Key: {HEADER_SECRET}}}}}}}\n"
     )
-    from aiohttp import ClientSession
-    from aiohttp.test_utils import TestServer
-
-    server = TestServer(create_app(Settings(config_file=config)), host="127.0.0.1")
-    await server.start_server()
-    exporter = Exporter(server, ClientSession())
-    try:
-        texts = []
-        for module, handler in (("m", echo), ("h", echo_forbidden)):
-            async with fakes.serve(handler) as url:
-                texts.append((await exporter.get("/probe", target=url, module=module))[1])
-                texts.append(
-                    (await exporter.get("/probe", target=url, module=module, debug="true"))[1]
-                )
-        texts.append((await exporter.get("/logs", id="1"))[1])
-        everything = "\n".join(texts)
-        assert "bad request with <secret>" in everything
-        assert "denied for <secret>" in everything
-        assert INLINE not in everything
-        assert HEADER_SECRET not in everything
-    finally:
-        await exporter.client.close()
-        await server.close()
+    texts = []
+    for module, handler in (("m", echo), ("h", echo_forbidden)):
+        async with fakes.serve(handler) as url:
+            texts.append((await exporter.get("/probe", target=url, module=module))[1])
+            texts.append((await exporter.get("/probe", target=url, module=module, debug="true"))[1])
+    texts.append((await exporter.get("/logs", id="1"))[1])
+    everything = "\n".join(texts)
+    assert "bad request with <secret>" in everything
+    assert "denied for <secret>" in everything
+    assert INLINE not in everything
+    assert HEADER_SECRET not in everything
 
 
 CUSTOM_MODULE = "modules:\n  only_in_file: {prober: mcp, timeout: 3s}\n"

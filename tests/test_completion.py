@@ -16,7 +16,7 @@ import yaml
 from exporter import report
 from exporter.config import parse
 from exporter.probe import ProbeOutcome, run_probe
-from exporter.probers.completion import (
+from exporter.probers.litellm_completion import (
     parse_chat_completion,
     parse_response,
     repr_tool_name,

@@ -18,8 +18,8 @@ import trustme
 
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
+from tests.conftest import parse_metrics
 from tests.exporter_process import ExporterProcess, StartExporter
-from tests.peers.mcp_servers import free_port, wait_for_port
 
 
 def test_invalid_web_config(tmp_path: Path) -> None:
@@ -29,9 +29,13 @@ def test_invalid_web_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_web_config(path)
     assert "bogus: unknown key" in info.value.problems
+    path.write_text("basic_auth_users: {alice: plain, bob: '$2y$04$x'}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == ["basic_auth_users.alice: not a bcrypt hash"]
 
 
-def test_tls_and_basic_auth(tmp_path: Path) -> None:
+def test_tls_and_basic_auth(tmp_path: Path, start_exporter: StartExporter) -> None:
     """Served over TLS; requests without the right credentials get 401."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
@@ -46,44 +50,18 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
         f"basic_auth_users:\n  alice: '{hashed}'\n"
         "http_server_config:\n  headers: {X-Frame-Options: deny}\n"
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--web.config.file",
-            str(web),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, proc)
-        context = ssl.create_default_context(cafile=str(ca_file))
-        url = f"https://127.0.0.1:{port}/metrics"
-        with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(url, context=context, timeout=10)
-        assert info.value.code == 401
-        bad = urllib.request.Request(
-            url, headers={"Authorization": "Basic " + b64encode(b"alice:wrong").decode()}
-        )
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(bad, context=context, timeout=10)
-        good = urllib.request.Request(
-            url, headers={"Authorization": "Basic " + b64encode(b"alice:s3cret-pass").decode()}
-        )
-        with urllib.request.urlopen(good, context=context, timeout=10) as resp:
-            assert resp.status == 200
-            assert resp.headers["X-Frame-Options"] == "deny"
-            assert b"mcp_exporter_build_info" in resp.read()
-        # Plain HTTP to the TLS port gets no answer.
-        with pytest.raises((urllib.error.URLError, ConnectionError)):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    context = ssl.create_default_context(cafile=str(ca_file))
+    process = start_exporter("--web.config.file", str(web), tls=context)
+    assert process.get("/metrics")[0] == 401
+    assert process.get("/metrics", headers=_basic("alice", "wrong"))[0] == 401
+    good = urllib.request.Request(f"{process.base}/metrics", headers=_basic("alice", "s3cret-pass"))
+    with urllib.request.urlopen(good, context=context, timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Frame-Options"] == "deny"
+        assert b"mcp_exporter_build_info" in resp.read()
+    # Plain HTTP to the TLS port gets no answer.
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://127.0.0.1:{process.port}/metrics", timeout=5)
 
 
 def _tls_files(tmp_path: Path, name: str) -> tuple[trustme.CA, Path, Path]:
@@ -210,6 +188,25 @@ def test_unknown_client_auth_type_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_web_config(path)
     assert info.value.problems[0].startswith("tls_server_config.cert_file, key_file: cannot load")
+
+
+def test_empty_file_names(tmp_path: Path) -> None:
+    """An empty cert_file is an error (not the working directory); an empty client_ca_file is
+    not set, as exporter-toolkit reads it."""
+    _, server, _ = _tls_files(tmp_path, "a")
+    path = tmp_path / "web.yml"
+    path.write_text(f"tls_server_config: {{cert_file: '', key_file: {server}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == ["tls_server_config.cert_file: must name a file"]
+    path.write_text(_tls_yaml(server, "RequireAndVerifyClientCert") + "  client_ca_file: ''\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems[0].startswith(
+        "tls_server_config.client_auth_type: RequireAndVerifyClientCert needs client_ca_file"
+    )
+    path.write_text(_tls_yaml(server, "NoClientCert") + "  client_ca_file: ''\n")
+    assert load_web_config(path).tls_context is not None
 
 
 def test_relative_files_are_taken_from_the_web_config_directory(tmp_path: Path) -> None:
@@ -369,7 +366,7 @@ def test_reload_rereads_the_web_config(tmp_path: Path, start_exporter: StartExpo
     assert f"{web}: {problem}" in body
     assert process.get("/metrics", headers=_basic("carol", "carol-pass"))[0] == 401
     status, metrics = process.get("/metrics", headers=bob)
-    assert "mcp_exporter_config_last_reload_successful 0.0" in metrics
+    assert parse_metrics(metrics)["mcp_exporter_config_last_reload_successful"] == 0
     log = process.log()
     assert "config reload failed; keeping the previous config" in log
     assert f"source={web}" in log
@@ -383,7 +380,17 @@ def test_reload_rereads_the_web_config(tmp_path: Path, start_exporter: StartExpo
     process.tls = _client(first_ca)
     assert process.get("/metrics", headers=_basic("dave", "dave-pass"))[0] == 200
     status, metrics = process.get("/metrics", headers=_basic("dave", "dave-pass"))
-    assert "mcp_exporter_config_last_reload_successful 1.0" in metrics
+    assert parse_metrics(metrics)["mcp_exporter_config_last_reload_successful"] == 1
+
+    # Certificates renewed in place (same file names, the web config unchanged) are read by the
+    # next reload too.
+    renewed_ca = trustme.CA()
+    renewed_ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(first))
+    renewed_ca_file = tmp_path / "renewed-ca.pem"
+    renewed_ca.cert_pem.write_to_path(str(renewed_ca_file))
+    _reload(process)
+    process.tls = _client(renewed_ca_file)
+    assert process.get("/metrics", headers=_basic("dave", "dave-pass"))[0] == 200
 
 
 def test_reload_adds_basic_auth_to_a_plain_listener(
@@ -402,3 +409,24 @@ def test_reload_adds_basic_auth_to_a_plain_listener(
     web.write_text(_tls_yaml(server))
     assert "tls_server_config: added by a reload" in _reload(process, "config reload failed")
     assert process.get("/metrics", headers=_basic("alice", "alice-pass"))[0] == 200
+
+
+def test_invalid_web_config_keeps_the_config_too(
+    tmp_path: Path, start_exporter: StartExporter
+) -> None:
+    """A reload is all or nothing: with the web config invalid, the new config is not taken
+    either, and the next reload with both valid takes both."""
+    config = tmp_path / "config.yml"
+    config.write_text("modules: {first: {prober: mcp}}\n")
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config: {headers: {X-Test: one}}\n")
+    process = start_exporter("--config.file", str(config), "--web.config.file", str(web))
+    config.write_text("modules: {second: {prober: mcp}}\n")
+    web.write_text("basic_auth_users: {alice: plain}\n")
+    status, body = process.request("/-/reload", method="POST")
+    assert status == 500
+    assert f"{web}: basic_auth_users.alice: not a bcrypt hash" in body
+    assert "first:" in process.get("/config")[1]
+    web.write_text("http_server_config: {headers: {X-Test: two}}\n")
+    assert process.request("/-/reload", method="POST")[0] == 200
+    assert "second:" in process.get("/config")[1]

@@ -14,7 +14,7 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Union
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -43,6 +43,8 @@ _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 _YIELD_EVERY: Final = 65536
 
 HTTPVersion = Literal["auto", "1.1", "2"]
+# Direct connections, or one of httpcore's proxy pools.
+_Pool = Union["_Connections", httpcore.AsyncHTTPProxy, httpcore.AsyncSOCKSProxy]
 # Called with the URL of every request, redirects included, before anything is sent; raises.
 URLCheck = Callable[[str], None]
 
@@ -164,6 +166,69 @@ async def _stream(raw: httpcore.Response) -> AsyncIterator[bytes]:
         yield chunk
 
 
+class _Connections:
+    """Direct connections of one probe, per origin: httpcore's HTTP/1.1 and HTTP/2 connections
+    over our backend's streams, without a pool's bookkeeping.
+
+    A probe sends a handful of requests in turn (the legacy transport's open event stream is the
+    only concurrency), so reuse is simple: an idle connection of the origin if one is left,
+    otherwise a new one. httpcore's pool would add locks, request queues and wrappers per request
+    for cases a probe never has.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        ssl_context: ssl.SSLContext | None,
+        http1: bool,
+        http2: bool,
+        server_name: str | None,
+    ) -> None:
+        self._backend = backend
+        self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
+        self._server_name = server_name
+        self._open: list[httpcore.AsyncConnectionInterface] = []
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        origin = request.url.origin
+        connection = None
+        for candidate in list(self._open):
+            if candidate.is_closed() or (candidate.is_idle() and candidate.has_expired()):
+                self._open.remove(candidate)
+                await candidate.aclose()
+            elif (
+                connection is None
+                and candidate.can_handle_request(origin)
+                and candidate.is_available()
+            ):
+                connection = candidate
+        if connection is None:
+            connection = await self._connect(origin)
+            self._open.append(connection)
+        return await connection.handle_async_request(request)
+
+    async def _connect(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        host = origin.host.decode("ascii")
+        stream = await self._backend.connect_tcp(host, origin.port)
+        if origin.scheme == b"https":
+            context = self._ssl_context or ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1", "h2"] if self._http2 else ["http/1.1"])
+            stream = await stream.start_tls(context, server_hostname=self._server_name or host)
+        ssl_object = stream.get_extra_info("ssl_object")
+        negotiated_h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+        if negotiated_h2 or (self._http2 and not self._http1):
+            return httpcore.AsyncHTTP2Connection(origin=origin, stream=stream)
+        return httpcore.AsyncHTTP11Connection(origin=origin, stream=stream)
+
+    async def aclose(self) -> None:
+        connections, self._open = self._open, []
+        for connection in connections:
+            with contextlib.suppress(OSError, httpcore.NetworkError):
+                await connection.aclose()
+
+
 class Session:
     """One probe's HTTP client. Not shared between probes."""
 
@@ -189,7 +254,7 @@ class Session:
         self._http_version: HTTPVersion = http_version
         self._proxy = proxy
         self._user_agent = user_agent
-        self._pools: dict[tuple[str | None, str], httpcore.AsyncConnectionPool] = {}
+        self._pools: dict[tuple[str | None, str], _Pool] = {}
         # Every credential sent, so the probe's log and notes can be scrubbed of echoes.
         self.redactor = Redactor()
         # The HTTP version of the last answer, for probe_http_version.
@@ -346,22 +411,17 @@ class Session:
             out.append((b"Content-Length", str(len(body)).encode()))
         return out
 
-    def _pool(self, proxy_url: str | None, scheme: str) -> httpcore.AsyncConnectionPool:
+    def _pool(self, proxy_url: str | None, scheme: str) -> _Pool:
         key = (proxy_url, scheme if proxy_url is not None else "")
-        pool = self._pools.get(key)
-        if pool is not None:
-            return pool
+        existing = self._pools.get(key)
+        if existing is not None:
+            return existing
         version = self._http_version
         http1, http2 = version != "2", version != "1.1"
+        pool: _Pool
         if proxy_url is None:
             backend = Backend(self.wire, self._check_address, require_http2=version == "2")
-            pool = httpcore.AsyncConnectionPool(
-                ssl_context=self._ssl_context,
-                http1=http1,
-                http2=http2,
-                retries=0,
-                network_backend=backend,
-            )
+            pool = _Connections(backend, self._ssl_context, http1, http2, self._server_name)
         else:
             assert self._proxy is not None
             parts = urlsplit(proxy_url)

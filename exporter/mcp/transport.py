@@ -9,15 +9,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from ..probers.auth import classify_challenge
+from ..probers.context import ProbeContext
+from ..probers.failure import Hop, ProbeFailure
+from ..probers.http import Response
+from ..probers.www_authenticate import AuthChallenge
 from ..redact import display_url
 from ..untrusted import clean
 from . import jsonrpc
-from .auth import classify_challenge
-from .context import ProbeContext
-from .failure import Hop, ProbeFailure
-from .http import Response
 from .sse import Event, SSEParser
-from .www_authenticate import AuthChallenge
 
 ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")

@@ -49,6 +49,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
+from ..mcp.transport import StreamableHTTP
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .litellm import (
@@ -61,7 +62,6 @@ from .litellm import (
     parse_server_outcomes,
     tool_error_reason,
 )
-from .transport import StreamableHTTP
 
 GATEWAY_HOP: Final[Hop] = "client_to_gateway"
 UPSTREAM_HOP: Final[Hop] = "gateway_to_upstream"
