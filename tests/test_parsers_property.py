@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exporter import config
+from exporter.mcp import jsonrpc
 from exporter.mcp.sse import Event, SSEParser
-from exporter.probers import jsonrpc
 from exporter.probers.failure import ProbeFailure
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
