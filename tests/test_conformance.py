@@ -139,3 +139,7 @@ def test_scenario(scenario: str, tmp_path: Path) -> None:
         assert not broken, f"{scenario}: discovery checks failed: {broken}\n{client_output}"
         if scenario not in NO_METADATA:
             assert "authorization-server-metadata" in passed, client_output
+    if scenario in BASELINE and scenario.startswith("auth/"):
+        # The suite sees that the metadata was fetched; the probe must also have found it
+        # sound (its discovery after the refused MCP request passed every check).
+        assert "the authorization metadata is healthy" in client_output, client_output
