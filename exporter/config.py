@@ -358,7 +358,7 @@ class OAuth2ClientCredentials(_Model):
     # found (what some servers and the MCP conformance suite expect), or a URL given here.
     assertion_audience: str = "token_endpoint"
     # Short-lived: the assertion is good for one token request.
-    assertion_lifetime: Annotated[Duration, Field(le=600)] = 60.0
+    assertion_lifetime: Duration = 60.0
 
     @field_validator("token_url")
     @classmethod
@@ -389,6 +389,15 @@ class OAuth2ClientCredentials(_Model):
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError(
                 "assertion_audience must be token_endpoint, issuer or an absolute http(s) URL"
+            )
+        return value
+
+    @field_validator("assertion_lifetime")
+    @classmethod
+    def _lifetime(cls, value: float) -> float:
+        if value > 600:
+            raise ValueError(
+                "assertion_lifetime must be at most 10m: an assertion serves one token request"
             )
         return value
 

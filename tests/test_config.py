@@ -55,6 +55,8 @@ INVALID = {
     "key (expected an unencrypted PKCS#8 -----BEGIN PRIVATE KEY----- or RSA/EC private key)",
     "invalid-oauth2-jwt-issuer-audience.yml": "modules.m.mcp.oauth2: assertion_audience issuer "
     "comes from discovery: omit token_url, or give the issuer's URL as assertion_audience",
+    "invalid-oauth2-jwt-lifetime.yml": "modules.m.mcp.oauth2.assertion_lifetime: "
+    "assertion_lifetime must be at most 10m: an assertion serves one token request",
     "invalid-oauth2-jwt-option-for-secret.yml": "modules.m.mcp.oauth2: key_id: only for "
     "auth_method private_key_jwt, not client_secret_basic",
     "invalid-oauth2-token-url-http.yml": "modules.m.mcp.oauth2.token_url: token_url must be "
