@@ -38,6 +38,8 @@ from .policy import PolicyChain, Rule, TargetPolicy, is_loopback_host, rule
 from .redact import is_sensitive_header
 from .tokens import TokenCache
 
+# RFC 6749 section 3.3 scope-token.
+SCOPE_PATTERN: Final = r"^[\x21\x23-\x5b\x5d-\x7e]+$"
 PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 Step = Literal["tools_list", "ping", "resources_list", "prompts_list", "tool_call"]
@@ -341,9 +343,10 @@ class OAuth2ClientCredentials(_Model):
     client_id: Annotated[str, Field(min_length=1)]
     client_secret: Secret | None = None
     token_url: str | None = None
-    scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = Field(
-        default_factory=list
-    )
+    # Sent space-separated as `scope`; [] sends none. Unset: the MCP specification's scope
+    # selection when discovery finds the token endpoint (the 401 challenge's scope, else the
+    # protected resource's scopes_supported, else none), and none with a token_url.
+    scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] | None = None
     resource: str | None = None
     send_resource: bool = True
     auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = (

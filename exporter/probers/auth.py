@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from typing import Final
 from urllib.parse import quote, urlencode
 
 from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_key
-from ..config import OAuth2ClientCredentials
+from ..config import SCOPE_PATTERN, OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
 from .discovery import (
     AUTH_HOP,
+    Discovered,
     ResponseURLs,
     canonical_resource,
     discover,
@@ -50,6 +52,7 @@ NO_ERROR_CODE: Final = "none"
 AUTH_REASONS: Final = frozenset(
     {"auth_required", "token_rejected", "forbidden", "insufficient_scope"}
 )
+_SCOPE_TOKEN_RE: Final = re.compile(SCOPE_PATTERN)
 # Tokens without expires_in are reused this long.
 DEFAULT_LIFETIME: Final = 60.0
 # Stop using a token this long before it expires (at most a tenth of its lifetime).
@@ -120,6 +123,7 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
     settings = ctx.module.config.discovery
     endpoint = oauth2.token_url
     issuer: str | None = None
+    found: Discovered | None = None
     if endpoint is None:
         found = await discover(ctx, settings, require_auth=False, for_token=True)
         endpoint, issuer = found.token_endpoint, found.issuer
@@ -145,8 +149,9 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             form += [("client_id", oauth2.client_id), ("client_secret", secret)]
-    if oauth2.scopes:
-        form.append(("scope", " ".join(oauth2.scopes)))
+    scope = _requested_scope(ctx, oauth2, found)
+    if scope:
+        form.append(("scope", scope))
     if oauth2.send_resource:
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
@@ -165,6 +170,37 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         "token issued", auth_method=oauth2.auth_method, expires_in_seconds=round(lifetime, 1)
     )
     return CachedToken(token, time.monotonic() + lifetime - margin, endpoint)
+
+
+def _requested_scope(
+    ctx: ProbeContext, oauth2: OAuth2ClientCredentials, found: Discovered | None
+) -> str | None:
+    """The configured scopes; unset, the MCP specification's scope selection from what
+    discovery saw: the 401 challenge's scope, else all of the protected resource's
+    scopes_supported, else no scope parameter."""
+    if oauth2.scopes is not None:
+        return " ".join(oauth2.scopes)
+    if found is None:
+        return None
+    # Both come from the target: only well-formed scope tokens, within a sane length, are sent.
+    if found.challenge is not None and found.challenge.scope:
+        scope = " ".join(found.challenge.scope.split())
+        if _valid_scope(scope):
+            ctx.note(f"requested the scope the server challenged for: {scope!r}")
+            return scope
+        ctx.note("the challenge's scope is not a valid scope list; trying scopes_supported")
+    supported = (found.protected_resource or {}).get("scopes_supported")
+    if isinstance(supported, list) and supported and all(isinstance(s, str) for s in supported):
+        scope = " ".join(supported)
+        if _valid_scope(scope):
+            ctx.note(f"requested the protected resource's scopes_supported: {scope[:200]!r}")
+            return scope
+        ctx.note("scopes_supported is not a valid scope list; no scope requested")
+    return None
+
+
+def _valid_scope(scope: str) -> bool:
+    return len(scope) <= 1000 and all(_SCOPE_TOKEN_RE.match(token) for token in scope.split(" "))
 
 
 def _client_assertion(

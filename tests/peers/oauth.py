@@ -466,6 +466,12 @@ class RecordedRequest:
     path: str
     query: str
     headers: Mapping[str, str]
+    body: bytes = b""
+
+    @property
+    def form(self) -> dict[str, list[str]]:
+        """A form-encoded body, parsed."""
+        return urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 @dataclass(frozen=True)
@@ -564,10 +570,11 @@ class FakeMetadataServer:
         self._loop.run_forever()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
         with self._lock:
             self.requests.append(
                 RecordedRequest(
-                    request.method, request.path, request.query_string, dict(request.headers)
+                    request.method, request.path, request.query_string, dict(request.headers), body
                 )
             )
             resp = self._routes.get((request.method, request.path)) or self._routes.get(
@@ -578,15 +585,15 @@ class FakeMetadataServer:
         if resp.delay:
             await asyncio.sleep(resp.delay)
         headers = dict(resp.headers)
-        body = resp.body
-        if isinstance(body, Mapping | list):
-            data = json.dumps(body).encode()
+        answer = resp.body
+        if isinstance(answer, Mapping | list):
+            data = json.dumps(answer).encode()
             content_type = resp.content_type or "application/json"
-        elif isinstance(body, str):
-            data = body.encode()
+        elif isinstance(answer, str):
+            data = answer.encode()
             content_type = resp.content_type or "text/plain; charset=utf-8"
         else:
-            data = body or b""
+            data = answer or b""
             content_type = resp.content_type or "application/octet-stream"
         if data or resp.content_type:
             headers.setdefault("Content-Type", content_type)
