@@ -30,8 +30,10 @@ from .probe import (
     display_target,
     effective_timeout,
     parse_target,
+    replay_of,
     run_probe,
 )
+from .sd import NoTargets, ServiceDiscovery
 from .untrusted import encodable
 from .web_config import (
     SwappableTLSContext,
@@ -71,6 +73,7 @@ class State:
     settings: Settings
     metrics: ExporterMetrics
     history: History
+    sd: ServiceDiscovery
     config: RuntimeConfig | None = None
     web_config: WebConfig | None = None
     tls: SwappableTLSContext | None = None
@@ -137,6 +140,7 @@ class State:
     def _apply(self, config: RuntimeConfig, web_config: WebConfig | None) -> None:
         self.config = config
         self.web_config = web_config
+        self.sd.forget_removed(config)
         self.settled.set()
         if self.tls is not None and web_config is not None and web_config.tls_context:
             self.tls.current = web_config.tls_context
@@ -237,6 +241,7 @@ async def handle_probe(request: web.Request) -> web.Response:
         reason=outcome.reason,
         duration=outcome.duration,
         log=outcome.log,
+        replay=replay_of(outcome),
     )
     failure = outcome.failure
     logger.info(
@@ -254,6 +259,24 @@ async def handle_probe(request: web.Request) -> web.Response:
     return web.Response(
         body=encodable(outcome.registry.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
     )
+
+
+async def handle_sd(request: web.Request) -> web.Response:
+    """GET /sd?source=NAME: Prometheus HTTP service discovery (http_sd_configs)."""
+    state = request.app[STATE]
+    config = await state.loaded_config()
+    if config is None:
+        return _text("no configuration is loaded\n", 503)
+    name = request.query.get("source", "")
+    if not name:
+        return _text("source parameter is missing\n", 400)
+    if name not in config.config.service_discovery.litellm:
+        return _text(f"unknown source {name[:100]!r}\n", 404)
+    try:
+        targets = await state.sd.targets(name, config)
+    except NoTargets as exc:
+        return _text(f"{exc}\n", 503)
+    return web.json_response(targets)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -362,10 +385,12 @@ def create_app(settings: Settings, *, load_config: bool = True) -> web.Applicati
     without, the caller serves first and awaits `app[STATE].load_initial()`; until then
     /-/healthy and /-/ready (503) answer, and every other request waits for the config."""
     web_config = settings.web_config
+    metrics = ExporterMetrics()
     state = State(
         settings,
-        ExporterMetrics(),
+        metrics,
         History(settings.history_size),
+        ServiceDiscovery(metrics),
         web_config=web_config,
         tls=swappable(web_config.tls_context)
         if web_config is not None and web_config.tls_context is not None
@@ -388,6 +413,7 @@ def create_app(settings: Settings, *, load_config: bool = True) -> web.Applicati
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/config", handle_config)
     app.router.add_get("/logs", handle_logs)
+    app.router.add_get("/sd", handle_sd)
     app.router.add_post("/-/reload", handle_reload)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)

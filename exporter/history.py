@@ -91,11 +91,13 @@ class ProbeRecord:
     reason: str
     duration: float
     probe_log: ProbeLog
+    replay: Callable[[], str] | None = None
 
     @property
     def log(self) -> str:
-        """The probe's log, rendered now."""
-        return self.probe_log.text()
+        """The probe's log, rendered now, followed by its curl replay."""
+        replay = self.replay() if self.replay is not None else ""
+        return self.probe_log.text() + (f"\nReplay:\n{replay}" if replay else "")
 
 
 class History:
@@ -115,12 +117,13 @@ class History:
         reason: str,
         duration: float,
         log: ProbeLog,
+        replay: Callable[[], str] | None = None,
     ) -> int:
         """Record a probe; returns its id."""
         probe_id = self._next_id
         self._next_id += 1
         self._records.append(
-            ProbeRecord(probe_id, started, module, target, success, reason, duration, log)
+            ProbeRecord(probe_id, started, module, target, success, reason, duration, log, replay)
         )
         return probe_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from .probe import ProbeOutcome, display_target
+from .probe import ProbeOutcome, display_target, replay_of
 from .probers.failure import HOPS
 from .untrusted import clean, encodable, map_strings
 
@@ -114,8 +114,10 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         },
         "litellm": ctx.extra.get("litellm"),
         "completion": ctx.extra.get("completion"),
+        "litellm_health": ctx.extra.get("litellm_health"),
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
+        "replay": replay_of(outcome)(),
     }
     redact = outcome.redact
     cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
@@ -172,10 +174,16 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
             f"{completion['tool']}: listed {'-' if listed is None else listed} tools, called "
             f"{'-' if calls is None else calls} times"
         )
+    for server, status in (data["litellm_health"] or {}).items():
+        lines.append(f"  health      {server:<22} {status}")
     for hop, ok in data["hops"].items():
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
+    if data["replay"]:
+        lines += [""]
+        # The replay is shell-quoted already; target text in it is cleaned like every line.
+        lines += data["replay"].rstrip("\n").split("\n")
     # Server names, details and notes are a target's text: no control character reaches the
     # terminal (escape sequences), and each stays on its line.
     return "".join(f"{clean(line, one_line=True)}\n" for line in lines)

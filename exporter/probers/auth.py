@@ -16,7 +16,7 @@ import json
 import re
 import time
 from typing import Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_key
 from ..config import SCOPE_PATTERN, OAuth2ClientCredentials
@@ -156,6 +156,15 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
+        # The form carries the secret form-encoded: that is the text the replay must hide.
+        ctx.record_request(
+            "POST",
+            endpoint,
+            headers,
+            body,
+            "token",
+            secrets=[("OAUTH_CLIENT_SECRET", quote_plus(secret))],
+        )
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ..config import RuntimeModule
 from ..history import ProbeLog
@@ -17,6 +17,25 @@ from ..untrusted import clean
 from .failure import Hop
 from .http import ProbeHTTP
 from .www_authenticate import AuthChallenge
+
+# Enough for every step of a probe; a target that makes a probe loop cannot grow it unbounded.
+_MAX_RECORDED_REQUESTS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as the probe sent it, for the replay commands (exporter/replay.py).
+
+    `secrets` names credentials that travel outside the headers (a client secret in a form
+    body): (shell variable, value).
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    phase: str
+    secrets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -39,6 +58,7 @@ class ProbeContext:
     auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
     _http: ProbeHTTP | None = None
     _configured: Redactor | None = None
 
@@ -113,6 +133,22 @@ class ProbeContext:
         if self._http is not None:
             text = self._http.redactor(text)
         return self.configured_redactor()(text)
+
+    def record_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+        phase: str,
+        secrets: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Remember a request about to be sent, so the probe can be replayed with curl."""
+        if len(self.requests) < _MAX_RECORDED_REQUESTS:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            self.requests.append(
+                RecordedRequest(method, url, tuple(items), body, phase, tuple(secrets))
+            )
 
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""

@@ -254,6 +254,7 @@ class ResponseURLs:
                 self.check(url, hop, phase)
             self._count(url, hop, phase)
             try:
+                ctx.record_request("GET", url, {"Accept": "application/json"}, None, phase)
                 response = await ctx.http.request(
                     "GET", url, headers={"Accept": "application/json"}, hop=hop, phase=phase
                 )
@@ -413,13 +414,15 @@ async def _challenge(
 ) -> Challenge | None:
     """The unauthenticated MCP request and its 401 challenge."""
     with oauth_step(ctx, "www_authenticate", hop):
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        ctx.record_request("POST", ctx.target, headers, _PROBE_INITIALIZE, "www_authenticate")
         response = await ctx.http.request(
             "POST",
             ctx.target,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json, text/event-stream",
-            },
+            headers=headers,
             body=_PROBE_INITIALIZE,
             hop=hop,
             phase="www_authenticate",
@@ -521,6 +524,9 @@ def _check_challenge(
 
 async def _end_session(ctx: ProbeContext, session_id: str, hop: Hop) -> None:
     try:
+        ctx.record_request(
+            "DELETE", ctx.target, {"Mcp-Session-Id": session_id}, None, "www_authenticate"
+        )
         response = await ctx.http.request(
             "DELETE",
             ctx.target,

@@ -32,6 +32,7 @@ from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
 from .failure import Hop, ProbeFailure, failure_from
+from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
 from .mcp import connect, probe_mcp
 from .www_authenticate import Challenge
 
@@ -669,7 +670,10 @@ async def _probe(
         ),
         None,
     )
-    findings.debug = parse_debug_headers(answered or {}, gateway.server_ids)
+    server_ids: Mapping[str, str] = gateway.server_ids
+    if gateway.resolve_server_ids and _first(answered or {}, "x-mcp-debug-auth-resolutions"):
+        server_ids = await _named_server_ids(ctx, gateway)
+    findings.debug = parse_debug_headers(answered or {}, server_ids)
     findings.outcomes = parse_server_outcomes(ctx.extra.get("tools_result"))
     tools = ctx.extra.get("tools")
     findings.issues |= diagnose(
@@ -717,6 +721,24 @@ async def _probe(
         if failure is None:
             failure = direct_failure
     return failure
+
+
+async def _named_server_ids(ctx: ProbeContext, gateway: LiteLLMGateway) -> Mapping[str, str]:
+    """server_ids with the gateway's own names for the rest (its /v1/mcp/server list); on any
+    failure only the configured names, and a warning: naming never fails the probe."""
+    parts = urlsplit(ctx.target)
+    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
+    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
+    headers = key_headers(api_key, gateway.key_header)
+    try:
+        with ctx.step("server_list", GATEWAY_HOP):
+            ctx.record_request("GET", url, headers, None, "server_list")
+            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        listed = parse_server_list(body)
+    except (ProbeFailure, ValueError, OSError) as exc:
+        ctx.log.warning("could not name the gateway's server ids", error=str(exc)[:200])
+        return gateway.server_ids
+    return {s.server_id: s.server_name for s in listed if s.server_id} | dict(gateway.server_ids)
 
 
 async def probe_upstream_directly(

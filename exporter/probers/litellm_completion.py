@@ -344,6 +344,7 @@ async def _probe(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings:
         nonce=nonce,
     )
     with ctx.step(PHASE_REQUEST, GATEWAY_HOP):
+        ctx.record_request("POST", url, headers, body, PHASE_REQUEST)
         response = await ctx.http.request(
             "POST", url, headers=headers, body=body, hop=GATEWAY_HOP, phase=PHASE_REQUEST
         )

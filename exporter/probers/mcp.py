@@ -14,7 +14,10 @@ from ..mcp.jsonrpc import JSONRPCError
 from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
+from .deviations import check_ping_result
 from .failure import Hop, ProbeFailure
+from .spec_checks import check_session_terminated, run_spec_checks
+from .tool_surface import write_tool_surface
 
 CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
 KNOWN_CAPABILITIES: Final = (
@@ -58,6 +61,8 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
         server = ctx.extra["server"]
         for step in settings.steps:
             await _run_step(ctx, transport, step, server)
+        if settings.spec_checks:
+            await run_spec_checks(ctx, transport)
         _check_expectations(ctx, settings, hop)
     except asyncio.CancelledError:
         # The deadline passed: no time is left to end the session, and the failure must stay
@@ -69,6 +74,8 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
             await after_auth_failure(ctx, exc)
         raise
     await _end_session(ctx, transport, settings.delete_session)
+    if settings.spec_checks:
+        await check_session_terminated(ctx, transport)
     return True
 
 
@@ -298,7 +305,7 @@ async def _run_step(
             await _list(ctx, transport, step, server)
         elif step == "ping":
             with ctx.step("ping", hop):
-                await _request(ctx, transport, "ping", {}, "ping")
+                check_ping_result(ctx, await _request(ctx, transport, "ping", {}, "ping"))
         elif step == "tool_call":
             await _tool_call(ctx, transport)
     except ProbeFailure:
@@ -365,6 +372,7 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict
             "Stable number derived from the canonical tool list; changes when tools change.",
             tools_fingerprint(items),
         )
+        write_tool_surface(ctx, items)
 
 
 def tools_fingerprint(tools: list[Any]) -> int:

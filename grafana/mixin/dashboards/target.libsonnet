@@ -1420,7 +1420,7 @@ function(config)
       datasource: g.datasource,
       gridPos: {
         h: 4,
-        w: 12,
+        w: 6,
         x: 12,
         y: 60,
       },
@@ -1463,5 +1463,57 @@ function(config)
         },
       ],
       id: 26,
+    },
+    {
+      type: 'stat',
+      title: 'HTTP version',
+      description: 'HTTP version of the last answer (probe_http_version): 1.1, or 2 when negotiated by ALPN or required by the module.',
+      datasource: g.datasource,
+      gridPos: {
+        h: 4,
+        w: 6,
+        x: 18,
+        y: 60,
+      },
+      fieldConfig: {
+        defaults: {
+          unit: 'none',
+          decimals: 1,
+          thresholds: {
+            mode: 'absolute',
+            steps: [
+              {
+                color: 'green',
+                value: null,
+              },
+            ],
+          },
+        },
+        overrides: [],
+      },
+      options: {
+        reduceOptions: {
+          calcs: ['lastNotNull'],
+          fields: '',
+          values: false,
+        },
+        colorMode: 'none',
+        graphMode: 'none',
+        textMode: 'value',
+        justifyMode: 'auto',
+        orientation: 'auto',
+      },
+      targets: [
+        {
+          datasource: g.datasource,
+          editorMode: 'code',
+          expr: 'probe_http_version{%(probe)s}' % s,
+          legendFormat: '{{job}}',
+          range: false,
+          instant: true,
+          refId: 'A',
+        },
+      ],
+      id: 40,
     },
   ])
