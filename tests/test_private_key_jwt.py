@@ -3,6 +3,8 @@ authorization server, which verifies each assertion with the client's registered
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -262,3 +264,31 @@ def test_private_key_on_no_surface(
         assert line not in everything
     assert body[:40] not in everything
     assert "eyJ" not in everything  # every assertion and access token is a JWT
+
+
+def test_one_shot_report_hides_the_assertion(
+    tmp_path: Path,
+    oauth_authorization_server: AuthorizationServerPeer,
+    oauth_mcp_server: OAuthMCPServerPeer,
+) -> None:
+    """`mcp-exporter probe` succeeds with private_key_jwt; its curl replay names the assertion
+    as a shell variable and prints neither it nor the key."""
+    auth = oauth_authorization_server
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "modules:"
+        + jwt_module("jwt", key_file(tmp_path, RSA_KEY), RSA_KEY, token_url=auth.token_endpoint)
+    )
+    command = [sys.executable, "-m", "exporter", "probe", oauth_mcp_server.url]
+    result = subprocess.run(
+        [*command, "--config.file", str(config), "--module", "jwt"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert '"$OAUTH_CLIENT_ASSERTION"' in output
+    assert "eyJ" not in output
+    assert RSA_KEY.private_pem.splitlines()[1] not in output

@@ -135,14 +135,18 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",
     }
+    # What the curl replay must hide, as it appears in the form-encoded body.
+    hidden: list[tuple[str, str]]
     if oauth2.auth_method == "private_key_jwt":
         assertion = _client_assertion(oauth2, endpoint, issuer)
         # A signed assertion is a credential until it expires: scrubbed like any other.
         ctx.http.redactor.add(assertion[-1][1])
         form += assertion
+        hidden = [("OAUTH_CLIENT_ASSERTION", quote_plus(assertion[-1][1]))]
     else:
         assert oauth2.client_secret is not None  # the config requires it for these methods
         secret = oauth2.client_secret.reveal()
+        hidden = [("OAUTH_CLIENT_SECRET", quote_plus(secret))]
         if oauth2.auth_method == "client_secret_basic":
             # RFC 6749 section 2.3.1: both parts form-encoded before Base64.
             pair = f"{quote(oauth2.client_id, safe='')}:{quote(secret, safe='')}"
@@ -156,15 +160,7 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
-        # The form carries the secret form-encoded: that is the text the replay must hide.
-        ctx.record_request(
-            "POST",
-            endpoint,
-            headers,
-            body,
-            "token",
-            secrets=[("OAUTH_CLIENT_SECRET", quote_plus(secret))],
-        )
+        ctx.record_request("POST", endpoint, headers, body, "token", secrets=hidden)
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )
