@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import generate_latest
 
-from . import __version__
-from .config import ConfigError, RuntimeConfig, load, masked_dump
+from . import __version__, pages
+from .config import ConfigError, RuntimeConfig, load, masked_dump, module_yaml
 from .history import History
 from .metrics import CONTENT_TYPE, ExporterMetrics
 from .probe import (
@@ -196,6 +196,22 @@ def _text(body: str, status: int = 200) -> web.Response:
     )
 
 
+def _html(body: str) -> web.Response:
+    """A page for a browser; its policy allows no script, whatever a target put in the text."""
+    response = web.Response(
+        body=encodable(body).encode(), content_type="text/html", charset="utf-8"
+    )
+    response.headers["Content-Security-Policy"] = pages.CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # The same URL answers text to curl and HTML to a browser.
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _wants_html(request: web.Request) -> bool:
+    return pages.prefers_html(request.headers.get("Accept"))
+
+
 async def handle_probe(request: web.Request) -> web.Response:
     """GET /probe?target=&module=[&debug=true]"""
     state = request.app[STATE]
@@ -255,6 +271,21 @@ async def handle_probe(request: web.Request) -> web.Response:
         duration_seconds=round(outcome.duration, 6),
     )
     if query.get("debug", "").lower() == "true":
+        if _wants_html(request):
+            return _html(
+                pages.probe_page(
+                    title=f"Probe of {shown}",
+                    target=shown,
+                    module=module_name,
+                    success=outcome.success,
+                    duration=outcome.duration,
+                    log=outcome.log,
+                    hops=dict(outcome.context.hops),
+                    notes=outcome.context.notes,
+                    metrics=outcome.registry.render(),
+                    module_config=module_yaml(module.config),
+                )
+            )
         return _text(debug_output(outcome, module))
     return web.Response(
         body=encodable(outcome.registry.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
@@ -304,6 +335,17 @@ async def handle_logs(request: web.Request) -> web.Response:
     record = request.app[STATE].history.get(int(raw))
     if record is None:
         return _text(f"probe {raw} is not among the recent probes\n", 404)
+    if _wants_html(request):
+        return _html(
+            pages.probe_page(
+                title=f"Probe {record.id}",
+                target=record.target,
+                module=record.module,
+                success=record.success,
+                duration=record.duration,
+                log=record.probe_log,
+            )
+        )
     return _text(record.log)
 
 
@@ -340,6 +382,20 @@ async def handle_landing(request: web.Request) -> web.Response:
         return _text(NOT_LOADED, 503)
     esc = html.escape
     example = state.settings.demo_target or "http://127.0.0.1:9676/mcp"
+    if _wants_html(request):
+        return _html(
+            pages.landing_page(
+                version=__version__,
+                config_source=config.source,
+                reload_error=state.last_reload_error,
+                modules=[
+                    pages.ModuleLine(name, m.config.prober, m.config.timeout)
+                    for name, m in config.modules.items()
+                ],
+                example_target=example,
+                records=state.history.recent(),
+            )
+        )
     target = quote(example, safe="")
     modules = "".join(
         f'<li><a href="probe?target={target}&amp;module={quote(name)}">{esc(name)}</a>'

@@ -807,6 +807,15 @@ class Module(_Model):
         )
 
     @property
+    def prober_kind(self) -> str:
+        """The prober that runs this module: its `prober`, except that an mcp module with a
+        litellm block talks MCP through the gateway (the same conversation, plus the gateway's
+        headers, debug headers and diagnoses): the litellm_gateway prober."""
+        if self.prober == "mcp" and self.mcp.litellm is not None:
+            return "litellm_gateway"
+        return self.prober
+
+    @property
     def block(self) -> str:
         """The name of the prober's own block, where tls_config and limits come from."""
         return self.prober

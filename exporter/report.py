@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any, Final
 
 from .probe import ProbeOutcome, display_target, replay_of
 from .probers.failure import HOPS
+from .probers.findings import ServerInfo
 from .untrusted import clean, encodable, map_strings
 
 NEXT_STEPS: Final[dict[str, str]] = {
@@ -106,15 +108,15 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         },
         "phases": {k: round(v, 6) for k, v in ctx.phase_seconds.items()},
         "steps": dict(ctx.steps),
-        "server": {k: v for k, v in ctx.extra.get("server", {}).items() if k != "capabilities"},
+        "server": _server(ctx.mcp.server),
         "hops": {
             hop: value == 1
             for hop in HOPS
             if (value := outcome.registry.value("probe_hop_success", {"hop": hop})) is not None
         },
-        "litellm": ctx.extra.get("litellm"),
-        "completion": ctx.extra.get("completion"),
-        "litellm_health": ctx.extra.get("litellm_health"),
+        "litellm": asdict(ctx.gateway) if ctx.gateway is not None else None,
+        "completion": asdict(ctx.completion) if ctx.completion is not None else None,
+        "litellm_health": ctx.gateway_health,
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
         "replay": replay_of(outcome)(),
@@ -187,3 +189,15 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
     # Server names, details and notes are a target's text: no control character reaches the
     # terminal (escape sequences), and each stays on its line.
     return "".join(f"{clean(line, one_line=True)}\n" for line in lines)
+
+
+def _server(server: ServerInfo | None) -> dict[str, str]:
+    """The server as the report shows it (capabilities are in the metrics)."""
+    if server is None:
+        return {}
+    return {
+        "name": server.name,
+        "version": server.version,
+        "protocol_version": server.protocol_version,
+        "transport": server.transport,
+    }

@@ -12,6 +12,7 @@ import pytest
 
 from exporter import probe as probe_module
 from exporter.probers.context import ProbeContext
+from exporter.probers.prober import Prober
 from tests.conftest import ExporterFactory, parse_metrics
 from tests.exporter_process import StartExporter
 from tests.peers.mcp_servers import Peer
@@ -73,10 +74,11 @@ async def test_prober_bug_is_internal(
 ) -> None:
     """A crashing prober gives reason internal at hop exporter, not a 500."""
 
-    async def broken(_ctx: ProbeContext) -> bool:
+    async def broken(_ctx: ProbeContext) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setitem(probe_module.PROBERS, "mcp", broken)
+    prober = Prober(broken, probe_module.PROBERS["mcp"].write_metrics)
+    monkeypatch.setitem(probe_module.PROBERS, "mcp", prober)
     exp = await make_exporter()
     m = await exp.probe("http://127.0.0.1:1/mcp")
     assert failure(m) == ("exporter", "connect", "internal")

@@ -322,7 +322,14 @@ async def test_aggregate_over_every_server(
             litellm_proxy,
             upstream_headers=headers,
             # The servers whose credentials are missing or wrong on purpose (the peer's list).
-            ignore_upstreams=["authcode", "passthrough", "wrongbearer", "m2mbad", "strictpass"],
+            ignore_upstreams=[
+                "authcode",
+                "passthrough",
+                "wrongbearer",
+                "m2mbad",
+                "m2mdown",
+                "strictpass",
+            ],
         ),
     )
     m = await exporter.probe(litellm_proxy.mcp_url(), "strict")

@@ -232,7 +232,7 @@ class StreamableHTTP(Transport):
         ctx.last_status = response.status
         for name in ("x-litellm-version",):
             if name in response.headers:
-                ctx.extra.setdefault("gateway_headers", {})[name] = response.headers.get(name)
+                ctx.mcp.gateway_headers[name] = response.headers.get(name) or ""
         self.response_headers = {}
         for key, value in response.headers.items():
             self.response_headers.setdefault(key, []).append(value)
@@ -287,11 +287,11 @@ class StreamableHTTP(Transport):
             # The body often names what was refused (a gateway's server list, a scope).
             excerpt = await _error_body(response, self.ctx.redact)
             if excerpt:
-                self.ctx.extra["error_body"] = excerpt
+                self.ctx.mcp.error_body = excerpt
                 failure.detail = f"{failure.detail}: {excerpt}"
             return failure
         excerpt = await _error_body(response, self.ctx.redact)
-        self.ctx.extra["error_body"] = excerpt
+        self.ctx.mcp.error_body = excerpt
         lowered = excerpt.lower()
         if status == 404 and self.session_id is not None and method != "initialize":
             return ProbeFailure(
@@ -431,7 +431,7 @@ class StreamableHTTP(Transport):
                 await response.aclose()
         ok = 200 <= response.status < 300 or response.status == 405
         ctx.steps["session_delete"] = ok
-        ctx.extra["session_delete_status"] = response.status
+        ctx.mcp.session_delete_status = response.status
         if not ok:
             observe(ctx, "session_delete_rejected", status=response.status)
         ctx.log.info("session delete", status=response.status, ok=ok)

@@ -83,7 +83,7 @@ RULE_NAMES: Final = tuple(rule.name for rule in RULES)
 def observe(ctx: ProbeContext, rule: str, **fields: Any) -> None:
     """Record that the target broke `rule` (a name of RULES)."""
     assert rule in RULE_NAMES, rule
-    seen: set[str] = ctx.extra.setdefault("deviations", set())
+    seen = ctx.mcp.deviations
     if rule not in seen:
         seen.add(rule)
         ctx.log.warning("spec deviation", rule=rule, **fields)
@@ -97,7 +97,7 @@ def check_ping_result(ctx: ProbeContext, result: dict[str, Any]) -> None:
 
 def write_deviations(ctx: ProbeContext) -> None:
     """probe_mcp_spec_deviation: every rule, 1 if the target broke it in this probe, else 0."""
-    seen: set[str] = ctx.extra.get("deviations", set())
+    seen = ctx.mcp.deviations
     for name in RULE_NAMES:
         ctx.registry.set(
             "probe_mcp_spec_deviation",

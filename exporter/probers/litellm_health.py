@@ -21,6 +21,7 @@ from .litellm_servers import (
     parse_server_health,
     parse_server_list,
 )
+from .prober import Prober, write_exchange_metrics
 
 HOP: Final[Hop] = "client_to_gateway"
 
@@ -32,7 +33,7 @@ async def _get(ctx: ProbeContext, path: str, headers: dict[str, str], phase: str
         return await get_json_body(ctx.http, url, headers, HOP, phase)
 
 
-async def probe_litellm_health(ctx: ProbeContext) -> bool:
+async def probe_litellm_health(ctx: ProbeContext) -> None:
     """Read the gateway's server list and health; write probe_litellm_server_health."""
     settings = ctx.module.config.litellm_health
     assert settings is not None
@@ -61,10 +62,12 @@ async def probe_litellm_health(ctx: ProbeContext) -> bool:
                 {"server": server, "status": known},
             )
     unhealthy = sorted(s for s, status in statuses.items() if status != "healthy")
-    ctx.extra["litellm_health"] = dict(sorted(statuses.items()))
+    ctx.gateway_health = dict(sorted(statuses.items()))
     ctx.log.info(
         "gateway health view",
         servers=len(statuses),
         not_healthy=",".join(unhealthy)[:300] or None,
     )
-    return True
+
+
+PROBER: Final = Prober(probe_litellm_health, write_exchange_metrics)

@@ -70,7 +70,7 @@ async def check_session_terminated(ctx: ProbeContext, transport: Transport) -> N
     """After an accepted DELETE, the old session id must get 404. Never fails the probe."""
     if not isinstance(transport, StreamableHTTP) or transport.session_id is None:
         return
-    if not ctx.steps.get("session_delete") or ctx.extra.get("session_delete_status") == 405:
+    if not ctx.steps.get("session_delete") or ctx.mcp.session_delete_status == 405:
         return
     try:
         with ctx.step("spec_checks", transport.hop):
