@@ -14,7 +14,7 @@ import structlog
 from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
-from .probers import discovery, litellm, litellm_completion, litellm_health, mcp
+from .probers import discovery, litellm_completion, litellm_gateway, litellm_health, mcp
 from .probers.context import ProbeContext
 from .probers.failure import ProbeFailure, failure_from
 from .probers.prober import Prober
@@ -25,7 +25,7 @@ from .untrusted import clean
 # Every prober, by the name the module's config gives it (Module.prober_kind).
 PROBERS: Final[dict[str, Prober]] = {
     "mcp": mcp.PROBER,
-    "litellm_gateway": litellm.PROBER,
+    "litellm_gateway": litellm_gateway.PROBER,
     "discovery": discovery.PROBER,
     "litellm_completion": litellm_completion.PROBER,
     "litellm_health": litellm_health.PROBER,

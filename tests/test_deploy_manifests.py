@@ -19,7 +19,7 @@ import yaml
 from kubernetes_validate.utils import all_versions, schema_contents
 from referencing import Registry, Resource
 
-from exporter.config import is_sensitive_header
+from exporter.redact import is_sensitive_header
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -24,12 +24,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ..config import DiscoveryProber, ResponseURLPolicy
 from ..policy import is_loopback_host
 from .context import ProbeContext
-from .failure import Hop, ProbeFailure
+from .failure import AUTH_HOP, Hop, ProbeFailure
 from .findings import OAuthFindings
 from .prober import Prober, write_exchange_metrics
 from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
-AUTH_HOP: Final[Hop] = "client_to_auth_server"
 DISCOVERY_STEPS: Final = ("www_authenticate", "protected_resource", "authorization_server")
 REGISTRATION_METHODS: Final = ("cimd", "dcr")
 RESOURCE_MATCHES: Final = ("exact", "prefix", "none")

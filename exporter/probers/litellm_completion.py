@@ -50,26 +50,26 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
-from ..mcp.transport import StreamableHTTP
-from .context import ProbeContext
-from .discovery import write_oauth_metrics
-from .failure import Hop, ProbeFailure
-from .findings import CompletionReport
-from .litellm import (
+from ..litellm.diagnosis import (
     ISSUES,
     GatewayAnswer,
     classify_gateway_failure,
-    gateway_headers,
-    name_label,
     outcome_failure,
-    parse_debug_headers,
-    parse_server_outcomes,
     tool_error_reason,
 )
+from ..litellm.headers import (
+    gateway_headers,
+    name_label,
+    parse_debug_headers,
+    parse_server_outcomes,
+)
+from ..mcp.transport import StreamableHTTP
+from .context import ProbeContext
+from .discovery import write_oauth_metrics
+from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure
+from .findings import CompletionReport
 from .prober import Prober, write_exchange_metrics
 
-GATEWAY_HOP: Final[Hop] = "client_to_gateway"
-UPSTREAM_HOP: Final[Hop] = "gateway_to_upstream"
 PHASE_REQUEST: Final = "completion_request"
 PHASE_LIST: Final = "tools_list"
 PHASE_FIRST_TURN: Final = "model_first_turn"
