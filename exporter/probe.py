@@ -133,7 +133,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
         # probe into reference cycles that only the garbage collector frees (in long pauses).
         failure = exc.with_traceback(None)
         failure.__context__ = failure.__cause__ = None
-    except Exception as exc:  # a prober bug or an unexpected error must not escape the probe
+    except Exception as exc:  # noqa: BLE001 - a prober bug or any error must not escape the probe
         failure = _unexpected_failure(ctx, exc)
     finally:
         try:

@@ -66,6 +66,7 @@ async def test_reload_does_not_interrupt_probes(
         assert resp.status == 200
     m = await task
     assert m["probe_success"] == 1
+    assert exp.state.config is not None
     assert set(exp.state.config.modules) == {"other"}
 
 

@@ -86,6 +86,8 @@ Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
 
 
 class StrictModel(BaseModel):
+    """The base of every config model: unknown keys are errors, values are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -117,6 +117,7 @@ class DebugHeaders:
 
 
 def first_header(headers: Mapping[str, Any], name: str) -> str | None:
+    """The first value of header `name` (lower case), if it is a string of bounded length."""
     for key, value in headers.items():
         if isinstance(key, str) and key.lower() == name:
             if isinstance(value, list | tuple):

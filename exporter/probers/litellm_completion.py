@@ -82,7 +82,7 @@ _DETAIL_MAX: Final = 300
 _REPR_NAME_RE: Final = re.compile(r"""^name=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
 # LiteLLM's text when its tool lookup failed (a KeyError): the upstream was never contacted.
 _LOOKUP_FAILED_RE: Final = re.compile(r"^Error executing tool: '")
-_TURN_RE: Final = re.compile(r"\b(before|after) the (?:mcp )?tool call\b", re.I)
+_TURN_RE: Final = re.compile(r"\b(before|after) the (?:mcp )?tool call\b", re.IGNORECASE)
 
 
 @dataclass

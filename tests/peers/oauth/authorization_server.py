@@ -37,7 +37,6 @@ import contextvars
 import json
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -247,7 +246,7 @@ def _check_resources(request: OAuth2Request) -> tuple[str, ...]:
 
 def _check_client_scope(client: Client, scope: str | None) -> None:
     if scope and not set(scope_to_list(scope)) <= set(scope_to_list(client.scope)):
-        raise InvalidScopeError()
+        raise InvalidScopeError
 
 
 class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
@@ -570,7 +569,7 @@ def _parse_client(spec: str) -> Client:
         )
     if secret is None:
         return Client(client_id, None, scope, auth_methods=methods or ("none",))
-    return Client(client_id, secret, scope, **({"auth_methods": methods} if methods else {}))
+    return Client(client_id, secret, scope, auth_methods=methods or Client.auth_methods)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -626,4 +625,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
