@@ -1,0 +1,315 @@
+"""Properties of a probe against a server that answers anything: arbitrary JSON values and
+arbitrary Unicode (lone surrogates included) in every field the probe reads. Whatever comes
+back, /probe answers 200 with metrics promtool accepts, the reason is one of the fixed list, no
+surface shows the module's token, and the one-shot report renders as UTF-8.
+
+One hand-written server on 127.0.0.1 plays every answer: each example sets what it says next.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter.config import parse
+from exporter.probe import run_probe
+from exporter.probers.failure import REASONS
+from exporter.report import render
+from tests.conftest import Exporter, ExporterFactory
+from tests.fakes import serve
+
+TOKEN = "tok-Secret-9d8c7b6a5f4e3d2c1b0a"
+CONFIG = f"""
+modules:
+  any:
+    prober: mcp
+    timeout: 2s
+    mcp:
+      transport: streamable_http
+      bearer_token: {TOKEN}
+      steps: [tools_list, resources_list, prompts_list, ping, tool_call]
+      tool_call: {{name: echo, arguments: {{text: hi}}}}
+"""
+# Bounded so the whole file stays within a few tens of seconds.
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+METHODS = ("initialize", "tools/list", "resources/list", "prompts/list", "ping", "tools/call")
+
+# Any Unicode, surrogates (category Cs) and control characters included, plus text a hostile
+# server likes: the token it was sent, escape sequences, bidi controls.
+odd_text = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=30),
+    st.sampled_from(
+        [TOKEN, f"Bearer {TOKEN}", "\ud800", "\udfff\ud800", "\x1b[2J", "\x00", "\u202e", ""]
+    ),
+)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | odd_text,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(odd_text, children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def valid_results(version: str = "2025-11-25") -> dict[str, dict[str, Any]]:
+    """A correct server's result for each method."""
+    return {
+        "initialize": {
+            "protocolVersion": version,
+            "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
+            "serverInfo": {"name": "s", "version": "1"},
+        },
+        "tools/list": {"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]},
+        "resources/list": {"resources": [{"uri": "test://a", "name": "a"}]},
+        "prompts/list": {"prompts": [{"name": "p"}]},
+        "ping": {},
+        "tools/call": {"content": [{"type": "text", "text": "hi"}]},
+    }
+
+
+@st.composite
+def mutated(draw: st.DrawFn, value: Any, depth: int = 0) -> Any:
+    """`value` with some members (at any depth) replaced by arbitrary JSON, removed or added."""
+    if depth > 3 or draw(st.integers(0, 4)) == 0:
+        return draw(json_values)
+    if isinstance(value, dict):
+        out = {}
+        for key, member in value.items():
+            choice = draw(st.integers(0, 5))
+            if choice == 0:
+                continue
+            out[key] = draw(mutated(member, depth + 1)) if choice == 1 else member
+        if draw(st.booleans()):
+            out[draw(odd_text)] = draw(json_values)
+        return out
+    if isinstance(value, list):
+        items = [draw(mutated(item, depth + 1)) for item in value]
+        return items + draw(st.lists(json_values, max_size=3))
+    return value
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> dict[str, bytes]:
+    """A JSON-RPC answer (as the raw body text) for each method: mostly a response around a
+    mutated result, sometimes a mutated error, envelope, or any JSON value at all."""
+    out: dict[str, bytes] = {}
+    for method, result in valid_results().items():
+        kind = draw(st.integers(0, 9))
+        if kind <= 3:
+            message: Any = {"jsonrpc": "2.0", "id": "%ID%", "result": draw(mutated(result))}
+        elif kind <= 5:
+            message = {"jsonrpc": "2.0", "id": "%ID%", "result": result}
+        elif kind == 6:
+            error = {
+                "code": draw(json_values),
+                "message": draw(odd_text),
+                "data": draw(json_values),
+            }
+            message = {"jsonrpc": "2.0", "id": "%ID%", "error": error}
+        elif kind == 7:
+            message = draw(mutated({"jsonrpc": "2.0", "id": "%ID%", "result": result}))
+        elif kind == 8:
+            message = {"jsonrpc": "2.0", "id": draw(json_values), "result": result}
+        else:
+            message = draw(json_values)
+        out[method] = json.dumps(message).encode()
+    return out
+
+
+@dataclass
+class Script:
+    """What the server says next: a body per method, as JSON or as an event stream, with the
+    server's own requests (any method, any id) first on a stream."""
+
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    sse: bool = False
+    server_requests: list[bytes] = field(default_factory=list)
+    session_id: str | None = None
+    # Instead of answering initialize: this status, headers and body.
+    refusal: tuple[int, dict[str, str], bytes] | None = None
+
+
+def scripted_server(script: Script) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.Response(status=200)
+        try:
+            message = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(message, dict) or "method" not in message:
+            return web.Response(status=202)  # a notification, or the client's answer to us
+        if script.refusal is not None and message["method"] == "initialize":
+            status, refusal_headers, refusal_body = script.refusal
+            return web.Response(status=status, headers=refusal_headers, body=refusal_body)
+        body = script.bodies.get(str(message["method"]))
+        if body is None or "id" not in message:
+            return web.Response(status=202)
+        body = body.replace(b'"%ID%"', json.dumps(message["id"]).encode())
+        headers = {}
+        if script.session_id is not None and message["method"] == "initialize":
+            headers["Mcp-Session-Id"] = script.session_id
+        if not script.sse:
+            return web.Response(body=body, headers={**headers, "Content-Type": "application/json"})
+        response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for item in script.server_requests:
+            await response.write(b"event: message\ndata: " + item + b"\n\n")
+        await response.write(b"event: message\ndata: " + body + b"\n\n")
+        await response.write_eof()
+        return response
+
+    return handler
+
+
+@dataclass
+class Harness:
+    exporter: Exporter
+    url: str
+    script: Script
+
+
+@pytest.fixture
+async def harness(make_exporter: ExporterFactory) -> AsyncIterator[Harness]:
+    """The exporter and the scripted server, shared by every example of a test."""
+    script = Script()
+    exporter = await make_exporter(CONFIG)
+    async with serve(scripted_server(script)) as url:
+        yield Harness(exporter, url, script)
+
+
+def promtool_check(text: str) -> None:
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode() + text
+
+
+def _metrics_of(debug: str) -> str:
+    start = debug.index("Metrics that would have been returned:\n") + len(
+        "Metrics that would have been returned:\n"
+    )
+    return debug[start : debug.index("\nModule configuration (")]
+
+
+async def check_every_surface(h: Harness) -> None:
+    """/probe (metrics and debug), /logs and the landing page answer 200, the metrics pass
+    promtool, the reason is a known one, the token appears nowhere; the one-shot report (text
+    and JSON) renders as UTF-8 without it."""
+    status, metrics = await h.exporter.get("/probe", target=h.url, module="any")
+    assert status == 200, metrics
+    promtool_check(metrics)
+    reasons = [
+        line.split('reason="', 1)[1].split('"', 1)[0]
+        for line in metrics.splitlines()
+        if line.startswith("probe_failure_info{")
+    ]
+    assert all(reason in REASONS for reason in reasons), reasons
+    assert ("probe_success 1" in metrics) == (not reasons)
+    status, debug = await h.exporter.get("/probe", target=h.url, module="any", debug="true")
+    assert status == 200, debug
+    promtool_check(_metrics_of(debug))
+    newest = h.exporter.state.history.recent()[0].id
+    status, log = await h.exporter.get("/logs", id=str(newest))
+    assert status == 200, log
+    status, landing = await h.exporter.get("/")
+    assert status == 200
+    module = parse(CONFIG, "properties").modules["any"]
+    outcome = await run_probe(h.url, module, 2.0)
+    text = render(outcome)
+    data = render(outcome, as_json=True)
+    json.loads(data)
+    for surface in (metrics, debug, log, landing, text, data):
+        surface.encode("utf-8")  # strict: no lone surrogate anywhere
+        assert TOKEN not in surface
+        assert TOKEN[4:16] not in surface
+
+
+@SETTINGS
+@given(bodies=answers(), sse=st.booleans())
+async def test_any_answer_to_any_method(
+    harness: Harness, bodies: dict[str, bytes], sse: bool
+) -> None:
+    """Arbitrary values in every field of every answer, as JSON or as an event stream."""
+    harness.script.bodies, harness.script.sse = bodies, sse
+    harness.script.server_requests, harness.script.session_id = [], None
+    harness.script.refusal = None
+    await check_every_surface(harness)
+
+
+server_request = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "method": st.one_of(odd_text, json_values), "id": json_values},
+    optional={"params": json_values},
+).map(lambda message: json.dumps(message).encode())
+
+
+@SETTINGS
+@given(
+    requests=st.lists(
+        st.one_of(server_request, json_values.map(lambda v: json.dumps(v).encode())), max_size=4
+    ),
+    session_id=st.one_of(
+        st.none(),
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), min_size=1, max_size=40),
+    ),
+)
+async def test_any_server_request_and_session_id(
+    harness: Harness, requests: list[bytes], session_id: str | None
+) -> None:
+    """Arbitrary messages from the server on the stream before each answer (requests with any
+    method and id, notifications, junk) and any Mcp-Session-Id."""
+    harness.script.bodies = {
+        method: json.dumps({"jsonrpc": "2.0", "id": "%ID%", "result": result}).encode()
+        for method, result in valid_results().items()
+    }
+    harness.script.sse, harness.script.server_requests = True, requests
+    harness.script.session_id, harness.script.refusal = session_id, None
+    await check_every_surface(harness)
+
+
+# Header values as HTTP carries them: any octet but CR and LF (decoded as Latin-1).
+header_value = st.one_of(
+    st.text(st.characters(max_codepoint=0xFF, exclude_characters="\r\n"), max_size=60),
+    st.sampled_from(
+        [f'Bearer error="invalid_token", error_description="{TOKEN}"', f"Bearer {TOKEN}"]
+    ),
+)
+
+
+@SETTINGS
+@given(
+    status=st.sampled_from([400, 401, 403, 404, 405, 429, 500, 502]),
+    headers=st.dictionaries(
+        st.sampled_from(["WWW-Authenticate", "Content-Type", "X-Litellm-Version", "Location"]),
+        header_value,
+        max_size=3,
+    ),
+    body=st.one_of(
+        st.binary(max_size=200),
+        odd_text.map(lambda text: text.encode("utf-8", "surrogatepass")),
+        json_values.map(lambda value: json.dumps(value).encode()),
+    ),
+)
+async def test_any_refusal_of_initialize(
+    harness: Harness, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    """An error status with any headers (challenges, content types) and any body, invalid
+    UTF-8 and echoed credentials included."""
+    harness.script.refusal = (status, headers, body)
+    await check_every_surface(harness)
