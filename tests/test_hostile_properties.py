@@ -8,6 +8,7 @@ One hand-written server on 127.0.0.1 plays every answer: each example sets what 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from exporter.probers.failure import REASONS
 from exporter.report import render
 from tests.conftest import Exporter, ExporterFactory
 from tests.fakes import serve
+from tests.hostile import serve_routes
 
 TOKEN = "tok-Secret-9d8c7b6a5f4e3d2c1b0a"
 CONFIG = f"""
@@ -37,10 +39,19 @@ modules:
       bearer_token: {TOKEN}
       steps: [tools_list, resources_list, prompts_list, ping, tool_call]
       tool_call: {{name: echo, arguments: {{text: hi}}}}
+  any_sse:
+    prober: mcp
+    timeout: 0.5s
+    mcp:
+      transport: sse
+      protocol_version: "2024-11-05"
+      bearer_token: {TOKEN}
+      steps: [tools_list, ping, tool_call]
+      tool_call: {{name: echo, arguments: {{text: hi}}}}
 """
 # Bounded so the whole file stays within a few tens of seconds.
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -178,20 +189,59 @@ def scripted_server(script: Script) -> Any:
     return handler
 
 
+def scripted_legacy_server(script: Script) -> dict[str, Any]:
+    """The same script over legacy HTTP+SSE: every answer (and the server's requests before
+    it) goes out on the GET stream."""
+    streams: dict[web.StreamResponse, asyncio.Event] = {}
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: endpoint\ndata: /messages\n\n")
+        gone = streams[response] = asyncio.Event()
+        await gone.wait()  # held open until a write finds the client gone
+        return response
+
+    async def messages(request: web.Request) -> web.StreamResponse:
+        try:
+            message = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(message, dict) or "method" not in message or "id" not in message:
+            return web.Response(status=202)
+        body = script.bodies.get(str(message["method"]), b"{}")
+        body = body.replace(b'"%ID%"', json.dumps(message["id"]).encode())
+        for response, gone in list(streams.items()):
+            try:
+                for item in script.server_requests:
+                    await response.write(b"event: message\ndata: " + item + b"\n\n")
+                await response.write(b"event: message\ndata: " + body + b"\n\n")
+            except (ConnectionError, RuntimeError):
+                del streams[response]
+                gone.set()
+        return web.Response(status=202)
+
+    return {"/sse": stream, "/messages": messages}
+
+
 @dataclass
 class Harness:
     exporter: Exporter
     url: str
     script: Script
+    legacy_url: str = ""
 
 
 @pytest.fixture
 async def harness(make_exporter: ExporterFactory) -> AsyncIterator[Harness]:
-    """The exporter and the scripted server, shared by every example of a test."""
+    """The exporter and the scripted servers, shared by every example of a test."""
     script = Script()
     exporter = await make_exporter(CONFIG)
-    async with serve(scripted_server(script)) as url:
-        yield Harness(exporter, url, script)
+    async with (
+        serve(scripted_server(script)) as url,
+        serve_routes(scripted_legacy_server(script)) as base,
+    ):
+        yield Harness(exporter, url, script, f"{base}/sse")
 
 
 def promtool_check(text: str) -> None:
@@ -208,11 +258,12 @@ def _metrics_of(debug: str) -> str:
     return debug[start : debug.index("\nModule configuration (")]
 
 
-async def check_every_surface(h: Harness) -> None:
+async def check_every_surface(h: Harness, module_name: str = "any") -> None:
     """/probe (metrics and debug), /logs and the landing page answer 200, the metrics pass
-    promtool, the reason is a known one, the token appears nowhere; the one-shot report (text
-    and JSON) renders as UTF-8 without it."""
-    status, metrics = await h.exporter.get("/probe", target=h.url, module="any")
+    promtool, the reason is a known one and not `internal`, the token appears nowhere; the
+    one-shot report (text and JSON) renders as UTF-8 without it."""
+    url = h.legacy_url if module_name == "any_sse" else h.url
+    status, metrics = await h.exporter.get("/probe", target=url, module=module_name)
     assert status == 200, metrics
     promtool_check(metrics)
     reasons = [
@@ -221,8 +272,10 @@ async def check_every_surface(h: Harness) -> None:
         if line.startswith("probe_failure_info{")
     ]
     assert all(reason in REASONS for reason in reasons), reasons
+    # `internal` is a prober bug (logged with a traceback): nothing a target sends may cause one.
+    assert "internal" not in reasons, metrics
     assert ("probe_success 1" in metrics) == (not reasons)
-    status, debug = await h.exporter.get("/probe", target=h.url, module="any", debug="true")
+    status, debug = await h.exporter.get("/probe", target=url, module=module_name, debug="true")
     assert status == 200, debug
     promtool_check(_metrics_of(debug))
     newest = h.exporter.state.history.recent()[0].id
@@ -230,8 +283,8 @@ async def check_every_surface(h: Harness) -> None:
     assert status == 200, log
     status, landing = await h.exporter.get("/")
     assert status == 200
-    module = parse(CONFIG, "properties").modules["any"]
-    outcome = await run_probe(h.url, module, 2.0)
+    module = parse(CONFIG, "properties").modules[module_name]
+    outcome = await run_probe(url, module, module.config.timeout)
     text = render(outcome)
     data = render(outcome, as_json=True)
     json.loads(data)
@@ -313,3 +366,18 @@ async def test_any_refusal_of_initialize(
     UTF-8 and echoed credentials included."""
     harness.script.refusal = (status, headers, body)
     await check_every_surface(harness)
+
+
+@settings(SETTINGS, max_examples=15)
+@given(
+    bodies=answers(),
+    requests=st.lists(server_request, max_size=3),
+)
+async def test_any_answer_over_legacy_sse(
+    harness: Harness, bodies: dict[str, bytes], requests: list[bytes]
+) -> None:
+    """Arbitrary answers and server requests on a legacy HTTP+SSE stream (fewer examples: an
+    answer that is no response makes the probe wait for its timeout)."""
+    harness.script.bodies, harness.script.server_requests = bodies, requests
+    harness.script.sse, harness.script.session_id, harness.script.refusal = True, None, None
+    await check_every_surface(harness, "any_sse")

@@ -1212,3 +1212,22 @@ async def test_session_id_limit_is_configurable_and_named(make_exporter: Exporte
     async with with_session_id(b"a" * 16385)() as url:
         m = await exporter.probe(url, "mcp")
     assert failure(m) == (UP, "initialize", "initialize_invalid")
+
+
+async def test_echoed_credential_in_a_response_id_is_not_shown(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A response whose id is the token the probe sent fails as jsonrpc_invalid, and neither the
+    token nor a cut piece of it reaches any surface."""
+
+    async def respond(request: web.Request, _message: dict[str, Any]) -> web.StreamResponse:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"jsonrpc": "2.0", "id": token, "result": {"tools": []}})
+
+    exporter = await make_exporter(SECRET_CONFIG)
+    async with serve(hostile.on_method("tools/list", respond)) as url:
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "tools_list", "jsonrpc_invalid")
+        text = await all_surfaces(exporter, url, "bearer")
+    assert "response id of type str does not match request id 2" in text
+    assert_no_secret(text)
