@@ -9,6 +9,8 @@ from .probe import ProbeOutcome, display_target
 from .probers.failure import HOPS
 from .untrusted import clean, encodable, map_strings
 
+# Longest text of one report field or line; a target's text beyond it is cut (with an ellipsis).
+_MAX_FIELD_CHARS: Final = 4000
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
     "connect_refused": "Nothing listens there: is the server running, and on this port and "
@@ -99,7 +101,10 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "log": outcome.log.lines,
     }
     redact = outcome.redact
-    cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
+    # Bounded after redaction (a cut cannot split a secret): a server name can be megabytes.
+    cleaned: dict[str, Any] = map_strings(
+        data, lambda text: clean(encodable(redact(text)), _MAX_FIELD_CHARS)
+    )
     return cleaned
 
 
@@ -159,4 +164,4 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines.append(f"  note        {note}")
     # Server names, details and notes are a target's text: no control character reaches the
     # terminal (escape sequences), and each stays on its line.
-    return "".join(f"{clean(line, one_line=True)}\n" for line in lines)
+    return "".join(f"{clean(line, _MAX_FIELD_CHARS, one_line=True)}\n" for line in lines)
