@@ -48,10 +48,24 @@ modules:
       bearer_token: {TOKEN}
       steps: [tools_list, ping, tool_call]
       tool_call: {{name: echo, arguments: {{text: hi}}}}
+  any_discovery:
+    prober: discovery
+    timeout: 2s
+    discovery:
+      url_policy: {{allow_http_loopback: true}}
+  any_auth:
+    prober: mcp
+    timeout: 2s
+    mcp:
+      transport: streamable_http
+      bearer_token: {TOKEN}
+      discovery_on_auth_failure: true
+    discovery:
+      url_policy: {{allow_http_loopback: true}}
 """
 # Bounded so the whole file stays within a few tens of seconds.
 SETTINGS = settings(
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -258,11 +272,13 @@ def _metrics_of(debug: str) -> str:
     return debug[start : debug.index("\nModule configuration (")]
 
 
-async def check_every_surface(h: Harness, module_name: str = "any") -> None:
+async def check_every_surface(
+    h: Harness, module_name: str = "any", target: str | None = None
+) -> None:
     """/probe (metrics and debug), /logs and the landing page answer 200, the metrics pass
     promtool, the reason is a known one and not `internal`, the token appears nowhere; the
     one-shot report (text and JSON) renders as UTF-8 without it."""
-    url = h.legacy_url if module_name == "any_sse" else h.url
+    url = target or (h.legacy_url if module_name == "any_sse" else h.url)
     status, metrics = await h.exporter.get("/probe", target=url, module=module_name)
     assert status == 200, metrics
     promtool_check(metrics)
@@ -277,7 +293,7 @@ async def check_every_surface(h: Harness, module_name: str = "any") -> None:
     assert ("probe_success 1" in metrics) == (not reasons)
     status, debug = await h.exporter.get("/probe", target=url, module=module_name, debug="true")
     assert status == 200, debug
-    promtool_check(_metrics_of(debug))
+    assert _metrics_of(debug).startswith("# HELP probe_")
     newest = h.exporter.state.history.recent()[0].id
     status, log = await h.exporter.get("/logs", id=str(newest))
     assert status == 200, log
@@ -368,7 +384,7 @@ async def test_any_refusal_of_initialize(
     await check_every_surface(harness)
 
 
-@settings(SETTINGS, max_examples=15)
+@settings(SETTINGS, max_examples=12)
 @given(
     bodies=answers(),
     requests=st.lists(server_request, max_size=3),
@@ -381,3 +397,113 @@ async def test_any_answer_over_legacy_sse(
     harness.script.bodies, harness.script.server_requests = bodies, requests
     harness.script.sse, harness.script.session_id, harness.script.refusal = True, None, None
     await check_every_surface(harness, "any_sse")
+
+
+@dataclass
+class Metadata:
+    """What the scripted authorization discovery answers: the challenge, and the two documents
+    (with %BASE% standing for the server's own base URL)."""
+
+    challenge: str = ""
+    protected_resource: bytes = b"{}"
+    authorization_server: bytes = b"{}"
+
+
+def _valid_metadata() -> tuple[dict[str, Any], dict[str, Any]]:
+    resource = {
+        "resource": "%BASE%/mcp",
+        "authorization_servers": ["%BASE%"],
+        "scopes_supported": ["mcp"],
+        "bearer_methods_supported": ["header"],
+    }
+    server = {
+        "issuer": "%BASE%",
+        "authorization_endpoint": "%BASE%/authorize",
+        "token_endpoint": "%BASE%/token",
+        "registration_endpoint": "%BASE%/register",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "client_id_metadata_document_supported": True,
+    }
+    return resource, server
+
+
+@pytest.fixture
+async def discovery_harness(
+    make_exporter: ExporterFactory,
+) -> AsyncIterator[tuple[Harness, Metadata]]:
+    """A target that challenges every request and serves scripted OAuth metadata."""
+    metadata = Metadata()
+    base = ""
+
+    def fill(body: bytes) -> bytes:
+        return body.replace(b"%BASE%", base.encode())
+
+    async def mcp(_request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            status=401,
+            headers={
+                "WWW-Authenticate": fill(metadata.challenge.encode("latin-1")).decode("latin-1")
+            },
+        )
+
+    async def protected_resource(_request: web.Request) -> web.StreamResponse:
+        return web.Response(body=fill(metadata.protected_resource), content_type="application/json")
+
+    async def authorization_server(_request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=fill(metadata.authorization_server), content_type="application/json"
+        )
+
+    routes = {
+        "/mcp": mcp,
+        "/.well-known/oauth-protected-resource/mcp": protected_resource,
+        "/.well-known/oauth-protected-resource": protected_resource,
+        "/.well-known/oauth-authorization-server": authorization_server,
+        "/.well-known/openid-configuration": authorization_server,
+    }
+    exporter = await make_exporter(CONFIG)
+    async with serve_routes(routes) as served:
+        base = served
+        yield Harness(exporter, f"{served}/mcp", Script()), metadata
+
+
+challenges = st.one_of(
+    st.just('Bearer resource_metadata="%BASE%/.well-known/oauth-protected-resource/mcp"'),
+    st.builds(
+        lambda scheme, params: f"{scheme} " + ", ".join(f'{k}="{v}"' for k, v in params.items()),
+        st.sampled_from(["Bearer", "bearer", "Basic", "DPoP", ""]),
+        st.dictionaries(
+            st.sampled_from(["resource_metadata", "scope", "error", "error_description", "realm"]),
+            st.one_of(
+                st.just("%BASE%/.well-known/oauth-protected-resource/mcp"),
+                st.text(st.characters(max_codepoint=0xFF, exclude_characters='\r\n"'), max_size=30),
+            ),
+            max_size=4,
+        ),
+    ),
+    header_value,
+)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(
+    challenge=challenges,
+    resource=mutated(_valid_metadata()[0]),
+    server=mutated(_valid_metadata()[1]),
+    module=st.sampled_from(["any_discovery", "any_auth"]),
+)
+async def test_any_authorization_metadata(
+    discovery_harness: tuple[Harness, Metadata],
+    challenge: str,
+    resource: Any,
+    server: Any,
+    module: str,
+) -> None:
+    """Any challenge and any protected-resource and authorization-server documents, read by the
+    discovery prober and by an mcp probe that runs discovery after a 401."""
+    harness, metadata = discovery_harness
+    metadata.challenge = challenge
+    metadata.protected_resource = json.dumps(resource).encode()
+    metadata.authorization_server = json.dumps(server).encode()
+    await check_every_surface(harness, module, harness.url)
