@@ -19,7 +19,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' --group dev
 	touch $@ $(VENV)/.demo-installed
 
 # Everything the tests talk to: Debian packages, npm servers, the LiteLLM proxy in its own venv.

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 from typing import Any, Final
@@ -272,12 +273,21 @@ class MCPStubProtocol(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(port: int, delay: float, record: bool) -> None:
+async def serve(port: int, delay: float, record: bool, tls: tuple[str, str] | None = None) -> None:
     """Serve until SIGTERM/SIGINT; print the bound port on stdout first."""
     stats = Stats(delay, record)
     loop = asyncio.get_running_loop()
+    context = None
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
     server = await loop.create_server(
-        lambda: MCPStubProtocol(stats), "127.0.0.1", port, backlog=4096, reuse_address=True
+        lambda: MCPStubProtocol(stats),
+        "127.0.0.1",
+        port,
+        backlog=4096,
+        reuse_address=True,
+        ssl=context,
     )
     bound = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"{bound}\n")
@@ -297,8 +307,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--record", action="store_true", help="keep (path, method, delay) of every request"
     )
+    parser.add_argument("--tls-cert", help="serve https with this certificate (and --tls-key)")
+    parser.add_argument("--tls-key")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.delay_ms / 1000, args.record))
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    asyncio.run(serve(args.port, args.delay_ms / 1000, args.record, tls))
 
 
 if __name__ == "__main__":

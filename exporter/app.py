@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import html
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final, TypeVar
 from urllib.parse import quote
 
 import structlog
@@ -28,9 +33,19 @@ from .probe import (
     run_probe,
 )
 from .untrusted import encodable
-from .web_config import WebConfig, basic_auth_middleware, headers_middleware
+from .web_config import (
+    SwappableTLSContext,
+    WebConfig,
+    basic_auth_middleware,
+    headers_middleware,
+    load_web_config,
+    swappable,
+)
 
 logger = structlog.get_logger("mcp_exporter")
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,6 +58,10 @@ class Settings:
     max_concurrent_probes: int = 1000
     demo_target: str | None = None
     web_config: WebConfig | None = None
+    web_config_file: Path | None = None
+
+
+NOT_LOADED: Final = "the configuration is not loaded yet\n"
 
 
 @dataclass
@@ -50,30 +69,81 @@ class State:
     """Everything the handlers share. One per app; no per-target state."""
 
     settings: Settings
-    config: RuntimeConfig
     metrics: ExporterMetrics
     history: History
+    config: RuntimeConfig | None = None
+    web_config: WebConfig | None = None
+    tls: SwappableTLSContext | None = None
     last_reload_error: str | None = None
     in_flight: int = 0
+    serving: bool = False
+    stopping: bool = False
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set once the first config is loaded, or when the process gives up waiting for it.
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def ready(self) -> bool:
+        """Ready for scrapes: a config is loaded and the server serves and is not stopping."""
+        return self.config is not None and self.serving and not self.stopping
+
+    async def loaded_config(self) -> RuntimeConfig | None:
+        """The config, once the first one is loaded: a scrape that arrives while it loads waits
+        for it rather than failing; None when the process stops without one."""
+        await self.settled.wait()
+        return self.config
+
+    def give_up_loading(self) -> None:
+        """Release the requests waiting for a first config that will not come."""
+        self.settled.set()
+
+    async def load_initial(self) -> None:
+        """Load the config file the first time; ConfigError if it is invalid."""
+        async with self.reload_lock:
+            self._apply(await _in_thread(load, self.settings.config_file), self.web_config)
 
     async def reload(self) -> bool:
-        """Load the config file again; keep the old config if the new one is invalid.
+        """Load the config file and the web config file again; keep both old ones if either new
+        one is invalid.
 
         Loading (validation, TLS contexts) runs in a thread so probes in flight are not held
-        up; one reload at a time. Running probes keep the module they started with.
+        up; one reload at a time. Running probes keep the module they started with, open
+        connections the TLS settings they started with.
         """
         async with self.reload_lock:
             try:
-                new = await asyncio.to_thread(load, self.settings.config_file)
+                new = await _in_thread(load, self.settings.config_file)
+                web_config = self.web_config
+                web_config_file = self.settings.web_config_file
+                if web_config_file is not None:
+                    web_config = await _in_thread(load_web_config, web_config_file)
+                    self._check_tls_unchanged(web_config_file, web_config)
             except ConfigError as exc:
                 return self._reload_failed(exc)
-            self.config = new
-            self.last_reload_error = None
-            self.metrics.config_last_reload_successful.set(1)
-            self.metrics.config_last_reload_success_timestamp.set(time.time())
-            logger.info("config loaded", source=new.source, modules=len(new.modules))
+            self._apply(new, web_config)
             return True
+
+    def _check_tls_unchanged(self, source: Path, new: WebConfig) -> None:
+        # The listener is plain HTTP or TLS from the start (as with exporter-toolkit): a reload
+        # may change certificates and client auth, not switch TLS on or off.
+        before = self.web_config is not None and self.web_config.tls_server_config is not None
+        if before != (new.tls_server_config is not None):
+            state = "added" if not before else "removed"
+            raise ConfigError(
+                str(source),
+                [f"tls_server_config: {state} by a reload; restart the exporter to change it"],
+            )
+
+    def _apply(self, config: RuntimeConfig, web_config: WebConfig | None) -> None:
+        self.config = config
+        self.web_config = web_config
+        self.settled.set()
+        if self.tls is not None and web_config is not None and web_config.tls_context:
+            self.tls.current = web_config.tls_context
+        self.last_reload_error = None
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(time.time())
+        logger.info("config loaded", source=config.source, modules=len(config.modules))
 
     def _reload_failed(self, exc: ConfigError) -> bool:
         self.last_reload_error = str(exc)
@@ -85,6 +155,31 @@ class State:
                 problem=problem,
             )
         return False
+
+
+async def _in_thread(function: Callable[[A], T], argument: A) -> T:
+    """Run a loader in a daemon thread: a config read that hangs (a FIFO, a stuck network
+    mount) must not keep SIGTERM from ending the process, as the default executor would by
+    joining its threads at exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():  # the awaiting task may have been cancelled
+            outcome()
+
+    def run() -> None:
+        try:
+            result = function(argument)
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            done = functools.partial(settle, functools.partial(future.set_exception, exc))
+        else:
+            done = functools.partial(settle, functools.partial(future.set_result, result))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(done)
+
+    threading.Thread(target=run, name="config-load", daemon=True).start()
+    return await future
 
 
 STATE: web.AppKey[State] = web.AppKey("state", State)
@@ -100,9 +195,12 @@ def _text(body: str, status: int = 200) -> web.Response:
 async def handle_probe(request: web.Request) -> web.Response:
     """GET /probe?target=&module=[&debug=true]"""
     state = request.app[STATE]
+    config = await state.loaded_config()
+    if config is None:
+        return _text(NOT_LOADED, 503)
     query = request.query
     module_name = query.get("module") or DEFAULT_MODULE
-    module = state.config.modules.get(module_name)
+    module = config.modules.get(module_name)
     if module is None:
         state.metrics.module_unknown.inc()
         return _text(f"unknown module {module_name[:100]!r}\n", 400)
@@ -159,17 +257,20 @@ async def handle_probe(request: web.Request) -> web.Response:
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    """GET /metrics: the exporter's own metrics."""
-    body = generate_latest(request.app[STATE].metrics.registry)
+    """GET /metrics: the exporter's own metrics (once the config is loaded, so that
+    mcp_exporter_config_last_reload_successful never reads 0 for a config still loading)."""
+    state = request.app[STATE]
+    await state.loaded_config()
+    body = generate_latest(state.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def handle_config(request: web.Request) -> web.Response:
     """GET /config: the loaded config as YAML, secrets masked."""
-    state = request.app[STATE]
-    return web.Response(
-        text=masked_dump(state.config.config), content_type="text/plain", charset="utf-8"
-    )
+    config = await request.app[STATE].loaded_config()
+    if config is None:
+        return _text(NOT_LOADED, 503)
+    return web.Response(text=masked_dump(config.config), content_type="text/plain", charset="utf-8")
 
 
 async def handle_logs(request: web.Request) -> web.Response:
@@ -199,14 +300,21 @@ async def handle_healthy(_request: web.Request) -> web.Response:
     return _text("Healthy\n")
 
 
-async def handle_ready(_request: web.Request) -> web.Response:
-    """GET /-/ready"""
-    return _text("Ready\n")
+async def handle_ready(request: web.Request) -> web.Response:
+    """GET /-/ready: 200 once a config is loaded and the server serves, 503 before and while
+    shutting down (as Prometheus answers)."""
+    state = request.app[STATE]
+    if state.ready:
+        return _text("Ready\n")
+    return _text("Stopping\n" if state.stopping else "Not ready: " + NOT_LOADED, 503)
 
 
 async def handle_landing(request: web.Request) -> web.Response:
     """GET /: version, modules, example links, recent probes."""
     state = request.app[STATE]
+    config = await state.loaded_config()
+    if config is None:
+        return _text(NOT_LOADED, 503)
     esc = html.escape
     example = state.settings.demo_target or "http://127.0.0.1:9676/mcp"
     target = quote(example, safe="")
@@ -214,7 +322,7 @@ async def handle_landing(request: web.Request) -> web.Response:
         f'<li><a href="probe?target={target}&amp;module={quote(name)}">{esc(name)}</a>'
         f" ({esc(m.config.prober)}, timeout {m.config.timeout:g}s) &middot; "
         f'<a href="probe?target={target}&amp;module={quote(name)}&amp;debug=true">debug</a></li>'
-        for name, m in state.config.modules.items()
+        for name, m in config.modules.items()
     )
     rows = "".join(
         f"<tr><td>{r.id}</td><td>{time.strftime('%H:%M:%S', time.localtime(r.started))}</td>"
@@ -232,7 +340,7 @@ async def handle_landing(request: web.Request) -> web.Response:
 <html><head><meta charset="utf-8"><title>MCP Exporter</title></head>
 <body>
 <h1>MCP Exporter</h1>
-<p>Version {esc(__version__)} &middot; config: {esc(state.config.source)}</p>
+<p>Version {esc(__version__)} &middot; config: {esc(config.source)}</p>
 {reload_note}
 <p>Probe an MCP server: <code>probe?target=&lt;url&gt;&amp;module=&lt;module&gt;</code>.
 Example target: <code>{esc(example)}</code></p>
@@ -249,21 +357,32 @@ Example target: <code>{esc(example)}</code></p>
     return web.Response(body=encodable(page).encode(), content_type="text/html", charset="utf-8")
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the app; raises ConfigError if the initial config is invalid."""
-    metrics = ExporterMetrics()
-    config = load(settings.config_file)
-    metrics.config_last_reload_successful.set(1)
-    metrics.config_last_reload_success_timestamp.set(time.time())
-    middlewares: list[Middleware] = []
+def create_app(settings: Settings, *, load_config: bool = True) -> web.Application:
+    """Build the app. With `load_config` the config is loaded now (ConfigError if invalid);
+    without, the caller serves first and awaits `app[STATE].load_initial()`; until then
+    /-/healthy and /-/ready (503) answer, and every other request waits for the config."""
     web_config = settings.web_config
-    if web_config is not None:
-        if web_config.http_server_config.headers:
-            middlewares.append(headers_middleware(web_config.http_server_config.headers))
-        if web_config.basic_auth_users:
-            middlewares.append(basic_auth_middleware(web_config.basic_auth_users))
+    state = State(
+        settings,
+        ExporterMetrics(),
+        History(settings.history_size),
+        web_config=web_config,
+        tls=swappable(web_config.tls_context)
+        if web_config is not None and web_config.tls_context is not None
+        else None,
+    )
+    if load_config:
+        state._apply(load(settings.config_file), web_config)
+    middlewares: list[Middleware] = []
+    if web_config is not None or settings.web_config_file is not None:
+        # Installed whenever a web config is in use: a reload may add headers or users.
+        def current() -> WebConfig | None:
+            return state.web_config
+
+        middlewares += [headers_middleware(current), basic_auth_middleware(current)]
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
-    app[STATE] = State(settings, config, metrics, History(settings.history_size))
+    app[STATE] = state
+    app.on_startup.append(_serving)
     app.router.add_get("/", handle_landing)
     app.router.add_get("/probe", handle_probe)
     app.router.add_get("/metrics", handle_metrics)
@@ -273,3 +392,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
     return app
+
+
+async def _serving(app: web.Application) -> None:
+    # Startup hooks run just before the listener opens: no request can come earlier.
+    app[STATE].serving = True

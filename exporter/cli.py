@@ -7,19 +7,19 @@ import asyncio
 import gc
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
 
 from . import __version__, logs
-from .app import STATE, Settings, create_app
+from .app import STATE, Settings, State, create_app
 from .config import ConfigError, load
 from .probe import DEFAULT_MODULE, BadRequest, effective_timeout, parse_target, run_probe
 from .report import render
@@ -31,30 +31,120 @@ DEMO_TARGET: Final = "http://127.0.0.1:9676/mcp"
 logger = structlog.get_logger("mcp_exporter")
 
 
-def _listen(address: str) -> tuple[str | None, int]:
+def _listen(address: str, flag: str = "--web.listen-address") -> tuple[str | None, int]:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise SystemExit(f"--web.listen-address: expected [host]:port, got {address!r}")
+        raise SystemExit(f"{flag}: expected [host]:port, got {address!r}")
     return host.strip("[]") or None, int(port)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+SERVE: Final = "serve"
+PROBE: Final = "probe"
+DEMO: Final = "demo"
+DEMO_SERVER: Final = "demo-server"
+_SERVING: Final = frozenset({SERVE, DEMO})
+_EVERY: Final = frozenset({SERVE, PROBE, DEMO, DEMO_SERVER})
+DEMO_LISTEN: Final = "127.0.0.1:9675"
+
+
+@dataclass(frozen=True)
+class _Flag:
+    """A flag accepted before the subcommand and after each subcommand it applies to."""
+
+    flag: str
+    dest: str
+    default: object
+    commands: frozenset[str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# One table so that a flag means the same wherever it is written: argparse would otherwise let a
+# subcommand's own default for a flag silently replace the value given before the subcommand.
+_FLAGS: Final = (
+    _Flag(
         "--config.file",
-        dest="config_file",
-        type=Path,
-        default=None,
-        help="configuration file (default: the built-in config)",
-    )
-    parser.add_argument(
+        "config_file",
+        None,
+        frozenset({SERVE, PROBE}),
+        {"type": Path, "help": "configuration file (default: the built-in config)"},
+    ),
+    _Flag(
         "--log.level",
-        dest="log_level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-    )
-    parser.add_argument(
-        "--log.format", dest="log_format", default="logfmt", choices=["logfmt", "json"]
-    )
+        "log_level",
+        "info",
+        _EVERY,
+        {"choices": ["debug", "info", "warning", "error"]},
+    ),
+    _Flag("--log.format", "log_format", "logfmt", _EVERY, {"choices": ["logfmt", "json"]}),
+    _Flag(
+        "--event-loop",
+        "event_loop",
+        "uvloop",
+        frozenset({SERVE, PROBE, DEMO}),
+        {
+            "choices": ["uvloop", "asyncio"],
+            "help": "event loop implementation (uvloop when installed)",
+        },
+    ),
+    _Flag(
+        "--web.listen-address",
+        "listen",
+        DEFAULT_LISTEN,
+        _SERVING,
+        {"help": f"where to serve (default {DEFAULT_LISTEN}; {DEMO_LISTEN} for demo)"},
+    ),
+    _Flag(
+        "--web.config.file",
+        "web_config_file",
+        None,
+        _SERVING,
+        {
+            "type": Path,
+            "help": "TLS and basic auth for the exporter's endpoints "
+            "(Prometheus exporter-toolkit format)",
+        },
+    ),
+    _Flag(
+        "--web.shutdown-timeout",
+        "shutdown_timeout",
+        15.0,
+        _SERVING,
+        {"type": float, "help": "seconds SIGTERM waits for probes in flight"},
+    ),
+    _Flag(
+        "--config.check",
+        "config_check",
+        False,
+        frozenset({SERVE}),
+        {"action": "store_true", "help": "validate the configuration and exit"},
+    ),
+    _Flag(
+        "--timeout-offset",
+        "timeout_offset",
+        0.5,
+        _SERVING,
+        {"type": float, "help": "seconds subtracted from Prometheus' scrape timeout"},
+    ),
+    _Flag("--history.limit", "history_limit", 100, _SERVING, {"type": int}),
+    _Flag(
+        "--probes.max-concurrent",
+        "max_concurrent",
+        1000,
+        _SERVING,
+        {"type": int, "help": "probes beyond this get a fast 503"},
+    ),
+)
+
+
+def _add_flags(parser: argparse.ArgumentParser, command: str | None) -> None:
+    """The flags for `command` (all of them before any subcommand), with no default of their
+    own: defaults are filled in after parsing, so a flag not given after the subcommand keeps
+    the value given before it."""
+    for spec in _FLAGS:
+        if command is None or command in spec.commands:
+            parser.add_argument(
+                spec.flag, dest=spec.dest, default=argparse.SUPPRESS, **spec.options
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,92 +154,75 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prometheus exporter that probes MCP servers and MCP gateways.",
     )
     parser.add_argument("--version", action="version", version=f"mcp-exporter {__version__}")
-    _common(parser)
-    parser.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        type=Path,
-        default=None,
-        help="TLS and basic auth for the exporter's endpoints (Prometheus exporter-toolkit format)",
-    )
-    parser.add_argument(
-        "--event-loop",
-        dest="event_loop",
-        choices=["uvloop", "asyncio"],
-        default="uvloop",
-        help="event loop implementation (uvloop when installed)",
-    )
-    parser.add_argument(
-        "--web.shutdown-timeout",
-        dest="shutdown_timeout",
-        type=float,
-        default=15.0,
-        help="seconds SIGTERM waits for probes in flight",
-    )
-    parser.add_argument(
-        "--config.check",
-        dest="config_check",
-        action="store_true",
-        help="validate the configuration and exit",
-    )
-    parser.add_argument(
-        "--timeout-offset",
-        dest="timeout_offset",
-        type=float,
-        default=0.5,
-        help="seconds subtracted from Prometheus' scrape timeout",
-    )
-    parser.add_argument("--history.limit", dest="history_limit", type=int, default=100)
-    parser.add_argument(
-        "--probes.max-concurrent",
-        dest="max_concurrent",
-        type=int,
-        default=1000,
-        help="probes beyond this get a fast 503",
-    )
+    _add_flags(parser, None)
     sub = parser.add_subparsers(dest="command")
 
-    probe = sub.add_parser("probe", help="probe a target once and print a report")
+    probe = sub.add_parser(PROBE, help="probe a target once and print a report")
     probe.add_argument("target")
     probe.add_argument("--module", default=DEFAULT_MODULE)
     probe.add_argument(
         "--timeout", type=float, default=None, help="seconds (default: the module's timeout)"
     )
     probe.add_argument("--json", action="store_true", help="machine-readable output")
-    _common(probe)
+    _add_flags(probe, PROBE)
 
-    demo_server = sub.add_parser("demo-server", help="serve a demo MCP server")
-    demo_server.add_argument("--listen", default="127.0.0.1:9676")
+    demo_server = sub.add_parser(DEMO_SERVER, help="serve a demo MCP server")
+    demo_server.add_argument("--listen", dest="server_listen", default="127.0.0.1:9676")
+    _add_flags(demo_server, DEMO_SERVER)
 
-    demo = sub.add_parser("demo", help="run the exporter next to a demo MCP server")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9675")
+    demo = sub.add_parser(DEMO, help="run the exporter next to a demo MCP server")
+    _add_flags(demo, DEMO)
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; a flag that does not apply to the command is an error (exit 2)
+    rather than silently ignored."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or SERVE
+    for spec in _FLAGS:
+        if not hasattr(args, spec.dest):
+            default = spec.default
+            if spec.dest == "listen" and command == DEMO:
+                default = DEMO_LISTEN
+            setattr(args, spec.dest, default)
+        elif command not in spec.commands:
+            parser.error(f"{spec.flag} does not apply to the {command} command")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mcp-exporter` console script."""
-    args = build_parser().parse_args(argv)
-    logs.setup(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
-    if args.command == "probe":
+    args = parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    if args.command == PROBE:
         return _probe_once(args)
-    if args.command == "demo-server":
+    if args.command == DEMO_SERVER:
         from .demo import serve
 
-        host, port = _listen(args.listen)
+        host, port = _listen(args.server_listen, "--listen")
         serve(host or "127.0.0.1", port)
         return 0
-    if args.command == "demo":
+    if args.command == DEMO:
         return _demo(args)
     if args.config_check:
-        try:
-            config = load(args.config_file)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(f"{config.source}: OK ({len(config.modules)} modules)")
-        return 0
+        return _check(args)
     return _serve(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """--config.check: the config file, and the web config file when one is given."""
+    try:
+        config = load(args.config_file)
+        print(f"{config.source}: OK ({len(config.modules)} modules)")
+        if args.web_config_file is not None:
+            load_web_config(args.web_config_file)
+            print(f"{args.web_config_file}: OK")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def _probe_once(args: argparse.Namespace) -> int:
@@ -170,41 +243,37 @@ def _probe_once(args: argparse.Namespace) -> int:
     except BadRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    outcome = asyncio.run(run_probe(target, module, timeout))
+    with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as runner:
+        outcome = runner.run(run_probe(target, module, timeout))
     sys.stdout.write(render(outcome, as_json=args.json))
     return 0 if outcome.success else 1
 
 
 def _serve(args: argparse.Namespace, demo_target: str | None = None) -> int:
     web_config = None
-    web_config_file = getattr(args, "web_config_file", None)
-    if web_config_file is not None:
+    if args.web_config_file is not None:
         try:
-            web_config = load_web_config(web_config_file)
+            web_config = load_web_config(args.web_config_file)
         except ConfigError as exc:
             for problem in exc.problems:
                 logger.error("invalid web config", source=exc.source, problem=problem)
             return 1
     settings = Settings(
         web_config=web_config,
+        web_config_file=args.web_config_file,
         config_file=args.config_file,
-        timeout_offset=getattr(args, "timeout_offset", 0.5),
-        history_size=getattr(args, "history_limit", 100),
-        max_concurrent_probes=getattr(args, "max_concurrent", 1000),
+        timeout_offset=args.timeout_offset,
+        history_size=args.history_limit,
+        max_concurrent_probes=args.max_concurrent,
         demo_target=demo_target,
     )
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            logger.error("invalid configuration", source=exc.source, problem=problem)
-        return 1
+    # The config is loaded once the listener is open, so that /-/healthy answers and /-/ready
+    # says 503 while it loads (secret files, TLS material) rather than the port staying closed;
+    # scrapes that arrive meanwhile wait for it.
+    app = create_app(settings, load_config=False)
     host, port = _listen(args.listen)
-    tls = None
-    if web_config is not None and web_config.tls_server_config is not None:
-        tls = web_config.tls_server_config.build()
-    main_task = _run(app, host, port, tls, getattr(args, "shutdown_timeout", 15.0))
-    with asyncio.Runner(loop_factory=_loop_factory(getattr(args, "event_loop", "uvloop"))) as run:
+    main_task = _run(app, host, port, args.shutdown_timeout)
+    with asyncio.Runner(loop_factory=_loop_factory(args.event_loop)) as run:
         return run.run(main_task)
 
 
@@ -222,13 +291,7 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def _run(
-    app: web.Application,
-    host: str | None,
-    port: int,
-    tls: ssl.SSLContext | None,
-    shutdown_timeout: float,
-) -> int:
+async def _run(app: web.Application, host: str | None, port: int, shutdown_timeout: float) -> int:
     from .logs import AccessLogger
 
     # On shutdown aiohttp stops accepting, then waits up to shutdown_timeout for handlers
@@ -240,15 +303,12 @@ async def _run(
         shutdown_timeout=shutdown_timeout,
     )
     await runner.setup()
-    # Everything loaded so far lives as long as the process: move it out of the collector's
-    # sight, so full collections scan only what probes allocate (they paused for 100+ ms).
-    gc.freeze()
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
+    state = app[STATE]
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=state.tls)
     await site.start()
     logger.info("listening", address=f"{host or ''}:{port}", version=__version__)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    state = app[STATE]
     reloads: set[asyncio.Task[bool]] = set()
 
     def on_sighup() -> None:
@@ -259,9 +319,34 @@ async def _run(
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    await stop.wait()
-    logger.info("shutting down; draining probes in flight", in_flight=state.in_flight)
+    code = await _load_initial(state, stop)
+    state.give_up_loading()
+    if code == 0 and state.config is not None:
+        await stop.wait()
+        logger.info("shutting down; draining probes in flight", in_flight=state.in_flight)
+    state.stopping = True
     await runner.cleanup()
+    return code
+
+
+async def _load_initial(state: State, stop: asyncio.Event) -> int:
+    """Load the config while serving; 1 if it is invalid, 0 once loaded or when stopped first."""
+    loading = asyncio.create_task(state.load_initial())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((loading, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not loading.done():
+        loading.cancel()
+        return 0
+    try:
+        loading.result()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            logger.error("invalid configuration", source=exc.source, problem=problem)
+        return 1
+    # Everything loaded so far lives as long as the process: move it out of the collector's
+    # sight, so full collections scan only what probes allocate (they paused for 100+ ms).
+    gc.freeze()
     return 0
 
 
@@ -286,7 +371,6 @@ def _demo(args: argparse.Namespace) -> int:
             f"                 mcp-exporter probe {DEMO_TARGET} --module mcp_full\n",
             flush=True,
         )
-        args.config_file = None
         return _serve(args, demo_target=DEMO_TARGET)
     finally:
         server.terminate()

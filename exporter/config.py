@@ -31,7 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from .policy import PolicyChain, Rule, TargetPolicy, rule
+from .net.proxy import ProxySettings
+from .net.proxy import from_environment as proxy_from_environment
+from .policy import PolicyChain, Rule, TargetPolicy, is_loopback_host, rule
 from .redact import is_sensitive_header
 from .tokens import TokenCache
 
@@ -194,6 +196,83 @@ class TLSConfig(_Model):
         return context
 
 
+class HTTPClient(_Model):
+    """How requests travel: HTTP version and proxies (blackbox's http_client_config)."""
+
+    # auto: HTTP/2 when the https server offers it by ALPN, else HTTP/1.1; "1.1": never HTTP/2;
+    # "2": HTTP/2 only (ALPN on https, prior knowledge on http), anything else fails the probe.
+    http_version: Literal["auto", "1.1", "2"] = "auto"
+    proxy_url: str | None = None
+    proxy_username: str | None = None
+    proxy_password: Secret | None = None
+    proxy_from_environment: bool = False
+    # Hosts that bypass the proxy, as curl's NO_PROXY: names, .domains, IPs, CIDRs, `*`.
+    no_proxy: list[str] = Field(default_factory=list)
+
+    @field_validator("http_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # YAML reads 1.1 and 2 as numbers; the option means the same either way.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {1.1: "1.1", 2: "2"}.get(value, str(value))
+        return value
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on an invalid port
+        except ValueError as exc:
+            raise ValueError(f"proxy_url is not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https", "socks5", "socks5h"):
+            raise ValueError("proxy_url must be an http://, https://, socks5:// or socks5h:// URL")
+        if not parts.hostname:
+            raise ValueError("proxy_url has no host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "proxy_url must not carry credentials; use proxy_username and proxy_password"
+            )
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError("proxy_url takes only scheme, host and port")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HTTPClient:
+        if self.proxy_url is not None and self.proxy_from_environment:
+            raise ValueError("give proxy_url or proxy_from_environment, not both")
+        if (self.proxy_username is None) != (self.proxy_password is None):
+            raise ValueError("proxy_username and proxy_password must be given together")
+        if self.proxy_username is not None and self.proxy_url is None:
+            raise ValueError("proxy_username needs proxy_url")
+        if self.no_proxy and self.proxy_url is None and not self.proxy_from_environment:
+            raise ValueError("no_proxy needs proxy_url or proxy_from_environment")
+        return self
+
+    def proxy_settings(self) -> ProxySettings | None:
+        """The proxies this module's requests use (None: direct), resolved at load."""
+        if self.proxy_from_environment:
+            settings = proxy_from_environment()
+            if self.no_proxy:
+                settings = ProxySettings(
+                    settings.proxies, settings.no_proxy + _lower(self.no_proxy), settings.auth
+                )
+            return settings if any(settings.proxies.values()) else None
+        if self.proxy_url is None:
+            return None
+        auth = None
+        if self.proxy_username is not None and self.proxy_password is not None:
+            auth = (self.proxy_username, self.proxy_password.reveal())
+        proxies = {"http": self.proxy_url, "https": self.proxy_url}
+        return ProxySettings(proxies, _lower(self.no_proxy), auth)
+
+
+def _lower(hosts: list[str]) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in hosts if h.strip())
+
+
 class Limits(_Model):
     """Caps on what a target may send and on how far a probe follows it."""
 
@@ -243,20 +322,12 @@ class Expect(_Model):
     )
 
 
-def is_loopback_address(host: str) -> bool:
-    """A loopback address written as an address (127.0.0.0/8, ::1); names never count."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _secure_or_loopback(url: str) -> bool:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "https" and parts.hostname:
         return True
-    return scheme == "http" and is_loopback_address(parts.hostname or "")
+    return scheme == "http" and is_loopback_host(parts.hostname or "")
 
 
 class OAuth2ClientCredentials(_Model):
@@ -277,7 +348,7 @@ class OAuth2ClientCredentials(_Model):
     def _token_url(cls, value: str | None) -> str | None:
         if value is not None and not _secure_or_loopback(value):
             raise ValueError(
-                "token_url must be https (http only to a loopback address): "
+                "token_url must be https (http only to a loopback address or localhost name): "
                 "the client secret travels in the request"
             )
         return value
@@ -328,6 +399,7 @@ class DiscoveryProber(_Model):
     default_endpoints_fallback: bool = False
     url_policy: ResponseURLPolicy = Field(default_factory=ResponseURLPolicy)
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    http_client: HTTPClient = Field(default_factory=HTTPClient)
     limits: Limits = Field(default_factory=Limits)
 
 
@@ -424,6 +496,7 @@ class MCPProber(_Model):
     discovery_on_auth_failure: bool = False
     litellm: LiteLLMGateway | None = None
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    http_client: HTTPClient = Field(default_factory=HTTPClient)
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("steps")
@@ -538,6 +611,7 @@ class LiteLLMCompletionProber(_Model):
     # Upstream credentials for the server, sent as x-mcp-{server}-{header}.
     upstream_headers: dict[HeaderName, Secret] = Field(default_factory=dict)
     tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    http_client: HTTPClient = Field(default_factory=HTTPClient)
     limits: Limits = Field(default_factory=Limits)
 
     @property
@@ -652,6 +726,13 @@ class Module(_Model):
         return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
 
     @property
+    def http_client(self) -> HTTPClient:
+        """The HTTP version and proxy settings of the module's prober block."""
+        if self.litellm_completion is not None:
+            return self.litellm_completion.http_client
+        return self.discovery.http_client if self.prober == "discovery" else self.mcp.http_client
+
+    @property
     def limits(self) -> Limits:
         """The limits of the module's prober block."""
         if self.litellm_completion is not None:
@@ -684,6 +765,7 @@ class RuntimeModule:
     config: Module
     ssl_context: ssl.SSLContext
     policy: PolicyChain
+    proxy: ProxySettings | None = None
     # OAuth client-credentials tokens per target; a config load starts a fresh cache.
     tokens: TokenCache = field(default_factory=TokenCache, compare=False, repr=False)
     # Every Secret of the module, found once per load: probes scrub their values from all
@@ -756,7 +838,7 @@ def parse(text: str, source: str) -> RuntimeConfig:
         raise ConfigError(source, seen) from None
     problems: list[str] = []
     modules: dict[str, RuntimeModule] = {}
-    contexts: dict[TLSConfig, ssl.SSLContext] = {}
+    contexts: dict[tuple[TLSConfig, str], ssl.SSLContext] = {}
     for name, module in config.modules.items():
         problems += [
             f"{where}: {problem}"
@@ -765,8 +847,10 @@ def parse(text: str, source: str) -> RuntimeConfig:
         ]
         try:
             # Modules with the same TLS settings share one context: building one costs ~40 ms.
-            context = contexts.get(module.tls_config) or module.tls_config.build()
-            contexts[module.tls_config] = context
+            # The HTTP version is part of the key: the context carries the ALPN offer.
+            key = (module.tls_config, module.http_client.http_version)
+            context = contexts.get(key) or module.tls_config.build()
+            contexts[key] = context
         except (OSError, ssl.SSLError) as exc:
             problems.append(
                 f"modules.{name}.{module.block}.tls_config: cannot load certificates: {exc}"
@@ -775,11 +859,17 @@ def parse(text: str, source: str) -> RuntimeConfig:
         policies = [config.target_policy.build()]
         if module.target_policy is not None:
             policies.append(module.target_policy.build())
+        try:
+            proxy = module.http_client.proxy_settings()
+        except (OSError, KeyError) as exc:
+            problems.append(f"modules.{name}.{module.block}.http_client: {str(exc).strip(chr(39))}")
+            continue
         modules[name] = RuntimeModule(
             name,
             module,
             context,
             PolicyChain(tuple(policies)),
+            proxy=proxy,
             secrets=tuple(secret for _where, secret in _secrets(module, "")),
         )
     if problems:

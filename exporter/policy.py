@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -26,6 +27,30 @@ LINK_LOCAL_AND_METADATA: Final[tuple[IPNetwork, ...]] = (
     ipaddress.ip_network("fd00:ec2::254/128"),
     ipaddress.ip_network("100.100.100.200/32"),
 )
+
+
+# RFC 6761 section 6.3: `localhost` and every name under it are loopback names; resolvers
+# should answer them with loopback addresses only. Labels are LDH (an odd byte is no such name).
+_LOCALHOST_NAME: Final = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*localhost\.?$")
+
+
+def is_localhost_name(host: str) -> bool:
+    """`localhost` or a name under it (RFC 6761), case-insensitively, trailing dot allowed."""
+    return len(host) <= 253 and _LOCALHOST_NAME.match(host.lower()) is not None
+
+
+def is_loopback_host(host: str) -> bool:
+    """A loopback address written as an address (127.0.0.0/8, ::1) or a localhost name.
+
+    A name only says where the connection should go; the address check of every connection
+    (`TargetPolicy.check_address`) refuses a localhost name that resolves to anything else.
+    """
+    if is_localhost_name(host):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +115,14 @@ class TargetPolicy:
             ip = str(address)
         if not self.allow_link_local and any(address in net for net in LINK_LOCAL_AND_METADATA):
             _refuse(url, f"resolves to link-local or metadata address {ip}")
+        # Whatever let a localhost name through (url_policy.allow_http_loopback, a token_url over
+        # http) relied on it being loopback: a resolver that says otherwise is not believed.
+        if is_localhost_name(host) and not address.is_loopback:
+            _refuse(
+                url,
+                f"{host} is a localhost name (RFC 6761) but resolves to {ip}, "
+                "which is not a loopback address",
+            )
         for rule in self.deny:
             if rule.matches(scheme, host, port, ip):
                 _refuse(url, f"address {ip} matches a deny rule")

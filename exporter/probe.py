@@ -14,11 +14,11 @@ import structlog
 from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
-from .probers.completion import probe_litellm_completion
 from .probers.context import ProbeContext
 from .probers.discovery import probe_discovery, write_oauth_metrics
-from .probers.failure import ProbeFailure, classify
+from .probers.failure import ProbeFailure, failure_from
 from .probers.litellm import probe_litellm
+from .probers.litellm_completion import probe_litellm_completion
 from .probers.mcp import probe_mcp
 from .redact import Redactor, display_url
 from .untrusted import clean
@@ -204,17 +204,11 @@ def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
 
 
 def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
-    classified = classify(exc)
     setup = ctx._http.current_setup if ctx._http is not None else None
-    phase = setup or ctx.phase
-    if classified.reason in ("dns", "tls"):
-        # A TLS 1.3 server rejects a client certificate after the handshake, with an alert
-        # that arrives on the first read; it is still the tls phase that failed.
-        phase = classified.reason
-    if classified.reason == "internal":
-        logger.error("prober error", exc_info=exc, phase=phase, module=ctx.module.name)
-        return ProbeFailure("exporter", phase, "internal", classified.detail)
-    return ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
+    failure = failure_from(exc, ctx.hop, ctx.phase, setup)
+    if failure.reason == "internal":
+        logger.error("prober error", exc_info=exc, phase=failure.phase, module=ctx.module.name)
+    return failure
 
 
 def _finish_registry(
@@ -275,6 +269,12 @@ def _finish_registry(
             1 if ok else 0,
             {"hop": hop},
         )
+    version = ctx._http.http_version if ctx._http is not None else None
+    if version:
+        # As blackbox_exporter: 1.1 or 2 (1.0 for an HTTP/1.0 answer).
+        number = {"HTTP/2": 2.0, "HTTP/1.1": 1.1, "HTTP/1.0": 1.0}.get(version)
+        if number is not None:
+            reg.set("probe_http_version", "The HTTP version of the last answer.", number)
     tls = ctx._http.tls if ctx._http is not None else None
     if tls is not None:
         reg.set("probe_tls_version_info", "The TLS version used.", 1, {"version": tls.version})

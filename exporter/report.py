@@ -67,6 +67,25 @@ NEXT_STEPS: Final[dict[str, str]] = {
 }
 
 
+# Where the hop changes what to do: at gateway_to_upstream the credential is the gateway's.
+HOP_NEXT_STEPS: Final[dict[tuple[str, str], str]] = {
+    ("gateway_to_upstream", "auth_required"): "The upstream wants a credential the gateway did "
+    "not send: add one for the server in the gateway (its auth settings in mcp_servers, an "
+    "x-mcp-{server}-* header, or the user's token for a passthrough server).",
+    ("gateway_to_upstream", "token_rejected"): "The upstream refused the credential the gateway "
+    "sent: correct the server's credential (the token in the gateway's mcp_servers, the "
+    "x-mcp-{server}-* header, or the user's token a passthrough server receives).",
+    ("gateway_to_upstream", "token_fetch_failed"): "The gateway could not get its own "
+    "client-credentials token for the server: correct client_id, client_secret, token_url and "
+    "scopes in the gateway's mcp_servers, and check the token endpoint is reachable from it.",
+}
+
+
+def next_step(hop: str, reason: str) -> str:
+    """What to check next for a failure of `reason` at `hop`."""
+    return HOP_NEXT_STEPS.get((hop, reason)) or NEXT_STEPS.get(reason, "")
+
+
 def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
     """The outcome for --json. Every string is scrubbed of the probe's credentials (a server
     can echo one into its name or a header) and free of lone surrogates, so it always encodes as
@@ -85,7 +104,7 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
             "phase": failure.phase,
             "reason": failure.reason,
             "detail": failure.detail,
-            "next": NEXT_STEPS.get(failure.reason, ""),
+            "next": next_step(failure.hop, failure.reason),
         },
         "phases": {k: round(v, 6) for k, v in ctx.phase_seconds.items()},
         "steps": dict(ctx.steps),

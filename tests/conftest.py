@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import STATE, Settings, State, create_app
 
-pytest_plugins = ["tests.peers.mcp_servers", "tests.peers.oauth", "tests.peers.litellm_proxy"]
+pytest_plugins = [
+    "tests.peers.mcp_servers",
+    "tests.exporter_process",
+    "tests.peers.oauth",
+    "tests.peers.litellm_proxy",
+]
 
 
 @dataclass
@@ -42,14 +48,19 @@ class Exporter:
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Samples keyed by their exposition text (name plus sorted label text)."""
+    """Samples keyed by their exposition text (name, then the labels in the order written).
+
+    prometheus_client's parser reads the text, so output it cannot parse fails the test."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.rpartition(" ")
-        out[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels.items())
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return out
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 ExporterFactory = Callable[..., Awaitable[Exporter]]

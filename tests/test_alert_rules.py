@@ -26,6 +26,9 @@ ALERTS = {
     "MCPToolListChanged": "mcp-exporter-target",
     "MCPProtocolVersionBelowFloor": "mcp-exporter-target",
     "MCPCertificateExpiringSoon": "mcp-exporter-overview",
+    "MCPCertificateExpiringVerySoon": "mcp-exporter-target",
+    "MCPCertificateExpired": "mcp-exporter-target",
+    "MCPProbeErrorBudgetBurn": "mcp-exporter-target",
     "MCPGatewayAuthMisconfigured": "mcp-exporter-gateway-auth",
     "MCPUpstreamHopDown": "mcp-exporter-gateway-auth",
     "MCPGatewayUpstreamNotOk": "mcp-exporter-gateway-auth",
@@ -38,12 +41,37 @@ ALERTS = {
     "MCPExporterNotScraped": "mcp-exporter-overview",
 }
 SEVERITIES = {"critical", "warning", "info"}
+README = ROOT / "README.md"
+# The SRE workbook's multi-window, multi-burn-rate pairs: (long, short) window and burn rate.
+BURN_RATE_PAIRS = {("1h", "5m"): 14.4, ("6h", "30m"): 6.0, ("1d", "2h"): 3.0, ("3d", "6h"): 1.0}
+SLO_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+
+
+def all_rules() -> list[dict[str, Any]]:
+    """Every rule of the shipped file, recording and alerting."""
+    doc = yaml.safe_load(RULES.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
 
 
 def alert_rules() -> list[dict[str, Any]]:
     """Every alerting rule of the shipped file."""
-    doc = yaml.safe_load(RULES.read_text())
-    return [rule for group in doc["groups"] for rule in group["rules"] if "alert" in rule]
+    return [rule for rule in all_rules() if "alert" in rule]
+
+
+def recorded_names() -> set[str]:
+    """The series the recording rules write."""
+    return {rule["record"] for rule in all_rules() if "record" in rule}
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives the headings of a Markdown text."""
+    anchors = set()
+    for line in markdown.splitlines():
+        match = re.match(r"#{1,6} (.+)", line)
+        if match:
+            slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+    return anchors
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,7 +82,7 @@ def test_promtool_check_rules_accepts_the_rules() -> None:
     """`promtool check rules` finds the file valid and every rule in it."""
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
+    assert f"SUCCESS: {len(all_rules())} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:
@@ -65,9 +93,76 @@ def test_promtool_unit_tests_pass() -> None:
 
 
 def test_every_promised_alert_exists_once() -> None:
-    """The file has exactly the alerts the product promises, each defined once."""
-    names = [rule["alert"] for rule in alert_rules()]
-    assert sorted(names) == sorted(ALERTS)
+    """The file has exactly the alerts the product promises, each defined once (the burn-rate
+    alert once per window pair)."""
+    names = [rule["alert"] for rule in alert_rules() if rule["alert"] != "MCPProbeErrorBudgetBurn"]
+    assert sorted([*names, "MCPProbeErrorBudgetBurn"]) == sorted(ALERTS)
+
+
+def test_recording_rules_give_the_error_ratio_over_every_slo_window() -> None:
+    """One recording rule per window of the burn-rate pairs, each the failed fraction of probes."""
+    records = {r["record"]: r["expr"] for r in all_rules() if "record" in r}
+    assert sorted(records) == sorted(f"target:probe_success:error_ratio{w}" for w in SLO_WINDOWS)
+    for window in SLO_WINDOWS:
+        expr = records[f"target:probe_success:error_ratio{window}"]
+        assert expr == f'1 - avg_over_time(probe_success{{job=~"mcp_probe.*"}}[{window}])'
+
+
+def test_burn_rate_alerts_are_the_sre_workbook_pairs() -> None:
+    """MCPProbeErrorBudgetBurn pages on 14.4x over 1h and 5m, 6x over 6h and 30m, opens a ticket
+    on 3x over 1d and 2h, 1x over 3d and 6h, against the objective 99.5%."""
+    burns = [r for r in alert_rules() if r["alert"] == "MCPProbeErrorBudgetBurn"]
+    pairs = {}
+    for rule in burns:
+        long, short = rule["labels"]["long_window"], rule["labels"]["short_window"]
+        factors = re.findall(
+            rf"target:probe_success:error_ratio({long}|{short}) > \(([\d.]+) \* \(1 - 0\.995\)\)",
+            rule["expr"],
+        )
+        assert sorted(w for w, _ in factors) == sorted([long, short]), rule["expr"]
+        assert len({f for _, f in factors}) == 1
+        pairs[(long, short)] = float(factors[0][1])
+        page = rule["labels"]["severity"] == "critical"
+        assert page == (pairs[(long, short)] >= 6), rule["labels"]
+    assert pairs == BURN_RATE_PAIRS
+
+
+def test_certificate_expiry_alerts_are_tiered() -> None:
+    """Under 20 days a warning, under 3 days critical, expired critical: one tier at a time."""
+    exprs = {r["alert"]: (r["expr"], r["labels"]["severity"]) for r in alert_rules()}
+    assert exprs["MCPCertificateExpiringSoon"] == (
+        'probe_ssl_earliest_cert_expiry{job=~"mcp_probe.*"} - time() < 20 * 86400 >= 3 * 86400',
+        "warning",
+    )
+    assert exprs["MCPCertificateExpiringVerySoon"] == (
+        'probe_ssl_earliest_cert_expiry{job=~"mcp_probe.*"} - time() < 3 * 86400 > 0',
+        "critical",
+    )
+    assert exprs["MCPCertificateExpired"][1] == "critical"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_links_its_runbook_in_the_readme(rule: dict[str, Any]) -> None:
+    """runbook_url opens the README's Runbooks subsection named after the alert."""
+    url = urlsplit(rule["annotations"]["runbook_url"])
+    assert url.scheme == "https"
+    assert url.path.endswith("/README.md")
+    assert url.fragment == rule["alert"].lower()
+    text = README.read_text()
+    assert url.fragment in github_anchors(text)
+    runbooks = text[text.index("\n## Runbooks\n") :]
+    runbooks = runbooks[: runbooks.find("\n## ", 1) if "\n## " in runbooks[1:] else None]
+    section = runbooks.split(f"\n### {rule['alert']}\n", 1)[1].split("\n### ", 1)[0]
+    assert len(section.split()) >= 40, "a runbook says what to check, hop by hop"
+
+
+def test_probe_alerts_read_only_the_probe_jobs() -> None:
+    """Every probe_* selector of the alerts carries the probe job selector, so probe_success from
+    other exporters (blackbox_exporter) does not page as an MCP failure."""
+    for rule in alert_rules():
+        for match in re.finditer(r"(?<![\w:])(probe_\w+)(\{[^}]*\})?", rule["expr"]):
+            assert match.group(2), rule["alert"]
+            assert 'job=~"mcp_probe.*"' in match.group(2), rule["alert"]
 
 
 def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
@@ -79,6 +174,7 @@ def test_unit_tests_cover_every_alert_firing_and_not_firing() -> None:
     for test in doc["tests"]:
         for case in test["alert_rule_test"]:
             (firing if case.get("exp_alerts") else silent).add(case["alertname"])
+    assert doc["group_eval_order"][0] == "mcp-exporter.slo.rules"
     assert sorted(firing) == sorted(ALERTS)
     assert sorted(silent) == sorted(ALERTS)
 
@@ -112,4 +208,5 @@ def test_alert_reads_only_metrics_of_the_contract(rule: dict[str, Any]) -> None:
         for query in re.findall(r'printf "([^"]*(?:\\"[^"]*)*)"', annotation):
             names |= promql_metric_names(query.replace("%q", '"x"'))
     assert names
-    assert names <= KNOWN_METRICS, sorted(names - KNOWN_METRICS)
+    known = KNOWN_METRICS | recorded_names()
+    assert names <= known, sorted(names - known)

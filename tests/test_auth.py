@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tests.conftest import ExporterFactory
+from tests.exporter_process import StartExporter
 from tests.peers.oauth import (
     BASIC_ONLY_CLIENT,
     DEFAULT_CLIENT,
@@ -21,7 +22,6 @@ from tests.peers.oauth import (
     OAuthMCPServerPeer,
     OAuthPeerFactory,
 )
-from tests.test_cli import Process
 from tests.test_probe_mcp import failure
 
 
@@ -255,6 +255,7 @@ def test_no_client_secret_or_token_on_any_surface(
     tmp_path: Path,
     oauth_authorization_server: AuthorizationServerPeer,
     oauth_mcp_server: OAuthMCPServerPeer,
+    start_exporter: StartExporter,
 ) -> None:
     """The client secret and the tokens appear in no log, metric, /config or debug output."""
     auth = oauth_authorization_server
@@ -270,7 +271,7 @@ def test_no_client_secret_or_token_on_any_surface(
         )
         + cc_module("refused", DEFAULT_CLIENT, auth.token_endpoint, secret="refused-Secret-8c1")
     )
-    process = Process(config, tmp_path / "exporter.log")
+    process = start_exporter(f"--config.file={config}")
     outputs = []
     try:
         for module in ("inline", "fromfile", "refused"):

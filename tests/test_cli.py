@@ -7,15 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import ExporterFactory, parse_metrics
+from tests.exporter_process import ExporterProcess, StartExporter
 from tests.peers.mcp_servers import Peer, free_port, wait_for_port
 
 INLINE = "inline-Secret-7f3a9c"
@@ -23,45 +23,6 @@ FILE_SECRET = "file-Secret-0b1d2e"
 ENV_SECRET = "env-Secret-93ab77"
 HEADER_SECRET = "header-Secret-55aa01"
 SECRETS = (INLINE, FILE_SECRET, ENV_SECRET, HEADER_SECRET)
-
-
-class Process:
-    """The exporter running as a real process, with its stderr captured."""
-
-    def __init__(self, config: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                "--log.level",
-                "debug",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MCP_TEST_ENV_SECRET": ENV_SECRET},
-        )
-        wait_for_port(self.port, self.proc)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=15)
-        self.log.close()
-        return self.log_path.read_text()
 
 
 @pytest.fixture
@@ -79,14 +40,17 @@ modules:
 
 
 @pytest.fixture
-def process(secret_config: Path, tmp_path: Path) -> Iterator[Process]:
-    proc = Process(secret_config, tmp_path / "exporter.log")
-    yield proc
-    if proc.proc.poll() is None:
-        proc.stop()
+def process(secret_config: Path, start_exporter: StartExporter) -> ExporterProcess:
+    return start_exporter(
+        "--config.file",
+        str(secret_config),
+        "--log.level",
+        "debug",
+        env={"MCP_TEST_ENV_SECRET": ENV_SECRET},
+    )
 
 
-def test_no_secret_on_any_surface(process: Process, sdk_stateful: Peer) -> None:
+def test_no_secret_on_any_surface(process: ExporterProcess, sdk_stateful: Peer) -> None:
     """Configured secrets appear in no log, metric, /config, debug output, landing page or log."""
     outputs = []
     for module in ("inline", "from_file", "from_env"):
@@ -111,7 +75,7 @@ def test_no_secret_on_any_surface(process: Process, sdk_stateful: Peer) -> None:
 
 
 def test_log_line_per_probe_and_sighup_reload(
-    process: Process, secret_config: Path, sdk_stateful: Peer
+    process: ExporterProcess, secret_config: Path, sdk_stateful: Peer
 ) -> None:
     """One structured line per probe; SIGHUP reloads; an invalid file keeps the old config."""
     process.get(f"/probe?target={quote(sdk_stateful.url, safe='')}&module=inline")
@@ -125,7 +89,8 @@ def test_log_line_per_probe_and_sighup_reload(
     process.proc.send_signal(signal.SIGHUP)
     time.sleep(0.5)
     assert "renamed" in process.get("/config")[1]
-    assert "mcp_exporter_config_last_reload_successful 0.0" in process.get("/metrics")[1]
+    metrics = parse_metrics(process.get("/metrics")[1])
+    assert metrics["mcp_exporter_config_last_reload_successful"] == 0
     log = process.stop()
     probe_lines = [line for line in log.splitlines() if "event=probe " in line]
     assert len(probe_lines) == 1
@@ -136,31 +101,14 @@ def test_log_line_per_probe_and_sighup_reload(
     assert "event=request" in log  # aiohttp access log through structlog
 
 
-def test_json_logs(tmp_path: Path, sdk_stateful: Peer) -> None:
+def test_json_logs(start_exporter: StartExporter, sdk_stateful: Peer) -> None:
     """--log.format json writes one JSON object per line."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--log.format",
-            "json",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, proc)
-        urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/probe?target={quote(sdk_stateful.url, safe='')}", timeout=20
-        ).read()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    process = start_exporter("--log.format", "json")
+    status, _ = process.get(f"/probe?target={quote(sdk_stateful.url, safe='')}")
+    assert status == 200
+    lines = process.stop().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(events) == len([line for line in lines if line.strip()])  # nothing else
     probe = [e for e in events if e.get("event") == "probe"]
     assert probe
     assert probe[0]["result"] == "success"
@@ -209,13 +157,11 @@ def test_one_shot_bad_input() -> None:
     assert "unknown module 'nope'" in result.stderr
 
 
-async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
+async def test_echoed_credentials_are_scrubbed(make_exporter: ExporterFactory) -> None:
     """A server echoing the Authorization header in its error body leaks nothing."""
     from aiohttp import web
 
-    from exporter.app import Settings, create_app
     from tests import fakes
-    from tests.conftest import Exporter
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(status=400, text=f"bad request with {request.headers['Authorization']}")
@@ -223,31 +169,152 @@ async def test_echoed_credentials_are_scrubbed(tmp_path: Path) -> None:
     async def echo_forbidden(request: web.Request) -> web.Response:
         return web.Response(status=403, text=f"denied for {request.headers['X-Api-Key']}")
 
-    config = tmp_path / "c.yml"
-    config.write_text(
+    exporter = await make_exporter(
         f"modules:\n  m: {{prober: mcp, mcp: {{bearer_token: {INLINE}}}}}\n"
         f"  h: {{prober: mcp, mcp: {{headers: {{X-Api-Key: {HEADER_SECRET}}}}}}}\n"
     )
-    from aiohttp import ClientSession
-    from aiohttp.test_utils import TestServer
+    texts = []
+    for module, handler in (("m", echo), ("h", echo_forbidden)):
+        async with fakes.serve(handler) as url:
+            texts.append((await exporter.get("/probe", target=url, module=module))[1])
+            texts.append((await exporter.get("/probe", target=url, module=module, debug="true"))[1])
+    texts.append((await exporter.get("/logs", id="1"))[1])
+    everything = "\n".join(texts)
+    assert "bad request with <secret>" in everything
+    assert "denied for <secret>" in everything
+    assert INLINE not in everything
+    assert HEADER_SECRET not in everything
 
-    server = TestServer(create_app(Settings(config_file=config)), host="127.0.0.1")
-    await server.start_server()
-    exporter = Exporter(server, ClientSession())
-    try:
-        texts = []
-        for module, handler in (("m", echo), ("h", echo_forbidden)):
-            async with fakes.serve(handler) as url:
-                texts.append((await exporter.get("/probe", target=url, module=module))[1])
-                texts.append(
-                    (await exporter.get("/probe", target=url, module=module, debug="true"))[1]
-                )
-        texts.append((await exporter.get("/logs", id="1"))[1])
-        everything = "\n".join(texts)
-        assert "bad request with <secret>" in everything
-        assert "denied for <secret>" in everything
-        assert INLINE not in everything
-        assert HEADER_SECRET not in everything
-    finally:
-        await exporter.client.close()
-        await server.close()
+
+CUSTOM_MODULE = "modules:\n  only_in_file: {prober: mcp, timeout: 3s}\n"
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_one_shot_probe_uses_config_file(tmp_path: Path, sdk_stateful: Peer, before: bool) -> None:
+    """`--config.file X` counts on either side of `probe`: X's modules are the ones probed."""
+    config = tmp_path / "c.yml"
+    config.write_text(CUSTOM_MODULE)
+    flags = ("--config.file", str(config))
+    probe = ("probe", sdk_stateful.url, "--module", "only_in_file", "--json")
+    result = run_cli(*flags, *probe) if before else run_cli(*probe, *flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["success"]) == ("only_in_file", True)
+    assert "timeout_seconds=3.0" in report["log"][0]  # the file's module, not a built-in one
+    # The built-in config has no such module, so this would have failed with the old parsing.
+    assert "unknown module 'only_in_file'" in run_cli(*probe).stderr
+
+
+def test_one_shot_probe_reports_a_bad_config_file_given_first(tmp_path: Path) -> None:
+    """A missing or invalid file given before `probe` is an error, not a fall back to defaults."""
+    missing = tmp_path / "missing.yml"
+    result = run_cli("--config.file", str(missing), "probe", "http://127.0.0.1:1/mcp")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{missing}: cannot read file: No such file or directory"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("modules: {m: {prober: nope}}\n")
+    result = run_cli(f"--config.file={bad}", "--event-loop", "asyncio", "probe", "http://x/")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+
+
+def test_flags_after_the_subcommand_win() -> None:
+    """A flag given on both sides of the subcommand takes the later value; one given only before
+    keeps its value (argparse's subcommand defaults used to overwrite it)."""
+    from exporter.cli import parse_args
+
+    before = ["--config.file", "a.yml", "--log.level", "debug", "--log.format", "json"]
+    args = parse_args(
+        [*before, "--event-loop", "asyncio", "probe", "http://x/", "--config.file", "b.yml"]
+    )
+    assert (str(args.config_file), args.log_level, args.log_format, args.event_loop) == (
+        "b.yml",
+        "debug",
+        "json",
+        "asyncio",
+    )
+    args = parse_args(["--log.level", "error", "demo-server"])
+    assert args.log_level == "error"
+    assert parse_args(["--web.listen-address", ":9000", "demo"]).listen == ":9000"
+    assert parse_args(["demo"]).listen == "127.0.0.1:9675"
+    assert parse_args([]).listen == ":9675"
+    served = parse_args(["--history.limit", "7", "--web.shutdown-timeout", "2"])
+    assert (served.history_limit, served.shutdown_timeout, served.config_file) == (7, 2.0, None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "command"),
+    [
+        (["--web.listen-address", ":1"], ["probe", "http://x/"]),
+        (["--web.config.file", "w.yml"], ["probe", "http://x/"]),
+        (["--config.check"], ["probe", "http://x/"]),
+        (["--timeout-offset", "1"], ["probe", "http://x/"]),
+        (["--probes.max-concurrent", "1"], ["probe", "http://x/"]),
+        (["--config.file", "c.yml"], ["demo"]),
+        (["--config.file", "c.yml"], ["demo-server"]),
+    ],
+)
+def test_flags_that_do_not_apply_are_refused(flag: list[str], command: list[str]) -> None:
+    """A flag the command would ignore is a usage error (exit 2) naming flag and command."""
+    result = run_cli(*flag, *command)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"mcp-exporter: error: {flag[0]} does not apply to the {command[0]} command"
+    )
+
+
+def test_ready_only_once_the_config_is_loaded(
+    tmp_path: Path, start_exporter: StartExporter, sdk_stateful: Peer
+) -> None:
+    """While the config loads (here: a FIFO nobody has written yet) the exporter is healthy but
+    answers /-/ready with 503; a scrape sent meanwhile waits and then succeeds; once loaded,
+    /-/ready is 200."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/healthy") == (200, "Healthy\n")
+    assert process.get("/-/ready") == (503, "Not ready: the configuration is not loaded yet\n")
+    answers: list[tuple[int, str]] = []
+    target = quote(sdk_stateful.url, safe="")
+    scrape = threading.Thread(
+        target=lambda: answers.append(process.get(f"/probe?target={target}&module=only_in_file"))
+    )
+    scrape.start()
+    time.sleep(0.5)
+    assert scrape.is_alive()  # waiting for the config, not refused
+    assert process.get("/-/ready")[0] == 503
+    config.write_text(CUSTOM_MODULE)
+    scrape.join(timeout=20)
+    status, body = answers[0]
+    assert status == 200, body
+    assert parse_metrics(body)["probe_success"] == 1
+    assert process.get("/-/ready") == (200, "Ready\n")
+    assert (
+        parse_metrics(process.get("/metrics")[1])["mcp_exporter_config_last_reload_successful"] == 1
+    )
+
+
+def test_sigterm_while_the_config_loads(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """A config read that never finishes does not keep SIGTERM from ending the process."""
+    config = tmp_path / "config.yml"
+    os.mkfifo(config)
+    process = start_exporter("--config.file", str(config), wait=False)
+    wait_for_port(process.port, process.proc)
+    assert process.get("/-/ready")[0] == 503
+    started = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+
+
+def test_invalid_config_at_start(tmp_path: Path, start_exporter: StartExporter) -> None:
+    """An invalid config at start: exit 1 with one log line per problem, never ready."""
+    config = tmp_path / "config.yml"
+    config.write_text("modules: {m: {prober: nope}}\n")
+    process = start_exporter("--config.file", str(config), wait=False)
+    assert process.proc.wait(timeout=30) == 1
+    errors = [line for line in process.log().splitlines() if "level=error" in line]
+    assert errors
+    assert all('event="invalid configuration"' in line for line in errors), errors
+    assert all(f"source={config}" in line for line in errors)

@@ -16,7 +16,7 @@ import yaml
 from exporter import report
 from exporter.config import parse
 from exporter.probe import ProbeOutcome, run_probe
-from exporter.probers.completion import (
+from exporter.probers.litellm_completion import (
     parse_chat_completion,
     parse_response,
     repr_tool_name,
@@ -130,7 +130,10 @@ async def test_key_in_authorization(litellm_proxy: LiteLLMProxy) -> None:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 async def test_upstream_down(litellm_proxy: LiteLLMProxy, endpoint: str) -> None:
-    """A stopped upstream lists no tools: gateway_to_upstream fails at tools_list."""
+    """A stopped upstream lists no tools, so the probe model (like a real one) calls none:
+    LiteLLM answers 200 with only the model's message (responses: `tools: []`; chat: no
+    mcp_list_tools). The gateway's own listing says `unreachable`: gateway_to_upstream fails at
+    tools_list on both endpoints."""
     flaky = litellm_proxy.upstreams["flaky"]
     with flaky.stopped():
         outcome = await probe(litellm_proxy, endpoint=endpoint, server="flaky")
@@ -139,7 +142,56 @@ async def test_upstream_down(litellm_proxy: LiteLLMProxy, endpoint: str) -> None
     assert hop(outcome, "gateway_to_upstream") == 0
     assert outcome.registry.value("probe_litellm_completion_tools") == 0
     assert outcome.registry.value("probe_litellm_completion_tool_listed") == 0
+    assert outcome.registry.value("probe_litellm_completion_tool_calls") == 0
+    assert outcome.registry.value("probe_http_status_code") == 200
+    assert outcome.failure is not None
+    assert "'flaky' as unreachable" in outcome.failure.detail
     assert calls_with(flaky, "echo", "text", nonce_of(outcome)) == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model"),
+    [("chat_completions", "chat_model"), ("responses", "responses_model")],
+)
+async def test_upstream_down_with_mock_models(
+    litellm_proxy: LiteLLMProxy, endpoint: str, model: str
+) -> None:
+    """The mock models call their fixed tool whatever was listed: named the same way."""
+    with litellm_proxy.upstreams["flaky"].stopped():
+        outcome = await probe(
+            litellm_proxy,
+            endpoint=endpoint,
+            model=getattr(litellm_proxy, model),
+            server="flaky",
+            arguments={},
+            expect={"text_contains": MOCK_TOOL_TEXT},
+        )
+    assert where(outcome) == ("gateway_to_upstream", "tools_list", "upstream_unreachable")
+    assert hop(outcome, "client_to_gateway") == 1
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [("wrongbearer", "token_rejected"), ("m2mbad", "token_fetch_failed")],
+)
+async def test_upstream_refusing_the_gateway(
+    litellm_proxy: LiteLLMProxy, endpoint: str, server: str, reason: str
+) -> None:
+    """A server that lists nothing because it refused the gateway's credential (or the gateway
+    got none): the reason the mcp prober gives, from the gateway's own listing."""
+    outcome = await probe(litellm_proxy, endpoint=endpoint, server=server)
+    assert where(outcome) == ("gateway_to_upstream", "tools_list", reason)
+    assert outcome.registry.value("probe_litellm_completion_tools") == 0
+
+
+async def test_healthy_probe_asks_the_gateway_nothing_else(litellm_proxy: LiteLLMProxy) -> None:
+    """The gateway's listing is asked only when the answer listed nothing."""
+    outcome = await probe(litellm_proxy, endpoint="responses")
+    assert outcome.success, outcome.failure
+    assert (
+        outcome.registry.value("probe_mcp_phase_duration_seconds", {"phase": "tools_list"}) is None
+    )
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -14,6 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "config" / "testdata"
 
 INVALID = {
+    "invalid-proxy-credentials-in-url.yml": "modules.m.mcp.http_client.proxy_url: proxy_url must "
+    "not carry credentials; use proxy_username and proxy_password",
+    "invalid-proxy-two-sources.yml": "modules.m.mcp.http_client: give proxy_url or "
+    "proxy_from_environment, not both",
+    "invalid-http-version.yml": "modules.m.mcp.http_client.http_version: '3' is not one of "
+    "auto, 1.1 or 2",
     "invalid-bearer-and-header.yml": "modules.m.mcp: bearer_token and an Authorization header "
     "contradict each other",
     "invalid-expect-without-list.yml": "modules.m.mcp: expect.min_tools and "
@@ -42,7 +48,8 @@ INVALID = {
     "invalid-oauth2-secret-missing.yml": "modules.m.mcp.oauth2.client_secret: required key is "
     "missing",
     "invalid-oauth2-token-url-http.yml": "modules.m.mcp.oauth2.token_url: token_url must be "
-    "https (http only to a loopback address): the client secret travels in the request",
+    "https (http only to a loopback address or localhost name): the client secret travels in the "
+    "request",
     "invalid-discovery-allowed-host-url.yml": "modules.m.discovery.url_policy.allowed_hosts: "
     "allowed_hosts entry 'https://auth.example.com/' must be a host name, not a URL",
     "invalid-discovery-block-unused.yml": "modules.m: the discovery block is used only with "

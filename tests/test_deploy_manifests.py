@@ -374,7 +374,7 @@ def test_probes_point_at_the_service_with_known_modules_and_the_rules_job_names(
     service = f"{SERVICE['metadata']['name']}.{NAMESPACE}.svc:{SERVICE['spec']['ports'][0]['port']}"
     modules = yaml.safe_load(_config_text())["modules"]
     rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     job_re = re.search(r'job=~"([^"]+)"', exprs["MCPProbeScrapeFailing"]).group(1)  # type: ignore[union-attr]
     probes = [d for d in OPERATOR if d["kind"] == "Probe"]
     assert {p["metadata"]["name"] for p in probes} == {"mcp-servers", "mcp-ingresses"}
@@ -394,7 +394,7 @@ def test_podmonitor_scrapes_every_replica_as_the_rules_exporter_job() -> None:
     monitor = _one(OPERATOR, "PodMonitor")
     assert _selects(monitor["spec"]["selector"]["matchLabels"], POD["metadata"]["labels"])
     rules = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    exprs = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     job = re.search(r'job="([^"]+)"', exprs["MCPExporterDown"]).group(1)  # type: ignore[union-attr]
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] in {p["name"] for p in CONTAINER["ports"]}
@@ -408,7 +408,7 @@ def test_podmonitor_scrapes_every_replica_as_the_rules_exporter_job() -> None:
 
 def test_prometheusrule_is_in_sync_with_the_shipped_rules() -> None:
     result = subprocess.run(
-        [sys.executable, str(OPERATOR_DIR / "generate_prometheusrule.py"), "--check"],
+        [sys.executable, str(ROOT / "grafana" / "mixin" / "build.py"), "--check"],
         capture_output=True,
         text=True,
         timeout=60,

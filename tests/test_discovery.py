@@ -103,6 +103,49 @@ async def test_default_module_refuses_plain_http_metadata(
     assert step(m, "authorization_server") == 0
 
 
+async def test_localhost_names_are_loopback_with_allow_http_loopback(
+    make_exporter: ExporterFactory, oauth_peers: OAuthPeerFactory
+) -> None:
+    """With allow_http_loopback, http URLs on localhost (RFC 6761), as every local development
+    setup and the conformance suite write them, are fetched; without it, the refusal says
+    which option would allow them."""
+    auth = oauth_peers.authorization_server(host_name="localhost")
+    mcp = oauth_peers.mcp_server(auth.issuer, host_name="localhost")
+    assert auth.issuer.startswith("http://localhost:")
+    assert mcp.url.startswith("http://localhost:")
+    exp = await make_exporter(CONFIG)
+    m = await exp.probe(mcp.url, "loopback")
+    assert m["probe_success"] == 1, failure(m)
+    for name in STEPS:
+        assert step(m, name) == 1
+    assert m['probe_oauth_resource_match{match="exact"}'] == 1
+    assert auth.stats()["metadata_requests"] >= 1
+
+    default = await make_exporter()
+    m = await default.probe(mcp.url, "discovery")
+    assert failure(m) == ("client_to_upstream", "protected_resource", "target_not_allowed")
+    _, text = await default.get("/probe", target=mcp.url, module="discovery", debug="true")
+    assert "needs url_policy.allow_http_loopback: true" in text
+
+
+async def test_plain_http_elsewhere_is_refused_with_the_reason(
+    exp: Exporter, oauth_fake: FakeMetadataServer
+) -> None:
+    """Plain http to a host that is neither a loopback address nor a localhost name is refused
+    even with allow_http_loopback, and the refusal says what would be allowed."""
+    case = oauth_fake.case("prm_redirect_disallowed_host")
+    _, text = await exp.get("/probe", target=case.mcp_url, module="loopback", debug="true")
+    assert (
+        "https is required: http is allowed only for loopback addresses and localhost names "
+        "when url_policy.allow_http_loopback is on"
+    ) in text
+    case = oauth_fake.case("as_http_endpoints")
+    _, text = await exp.get("/probe", target=case.mcp_url, module="loopback", debug="true")
+    assert (
+        "authorization_endpoint http://auth.example.invalid/authorization is refused: https" in text
+    )
+
+
 async def test_issuer_with_path_uses_openid_path_inserted(
     exp: Exporter, oauth_peers: OAuthPeerFactory
 ) -> None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +13,8 @@ import pytest
 from exporter import probe as probe_module
 from exporter.probers.context import ProbeContext
 from tests.conftest import ExporterFactory, parse_metrics
-from tests.peers.mcp_servers import Peer, free_port, wait_for_port
+from tests.exporter_process import StartExporter
+from tests.peers.mcp_servers import Peer
 from tests.test_probe_mcp import failure
 
 SLOW = """
@@ -30,37 +28,24 @@ modules:
 """
 
 
-def test_sigterm_drains_probes_in_flight(tmp_path: Path, sdk_stateful: Peer) -> None:
+def test_sigterm_drains_probes_in_flight(
+    tmp_path: Path, start_exporter: StartExporter, sdk_stateful: Peer
+) -> None:
     """A probe running when SIGTERM arrives still completes and is answered."""
     config = tmp_path / "c.yml"
     config.write_text(SLOW)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, proc)
+    process = start_exporter("--config.file", str(config))
     result: dict[str, str] = {}
 
     def scrape() -> None:
-        url = f"http://127.0.0.1:{port}/probe?module=slow&target={quote(sdk_stateful.url)}"
-        with urllib.request.urlopen(url, timeout=20) as resp:
-            result["body"] = resp.read().decode()
+        result["body"] = process.get(f"/probe?module=slow&target={quote(sdk_stateful.url)}")[1]
 
     thread = threading.Thread(target=scrape)
     thread.start()
     time.sleep(0.7)
-    proc.send_signal(signal.SIGTERM)
+    process.signal(signal.SIGTERM)
     thread.join(timeout=20)
-    assert proc.wait(timeout=20) == 0
+    assert process.proc.wait(timeout=20) == 0
     assert parse_metrics(result["body"])["probe_success"] == 1
 
 

@@ -176,8 +176,8 @@ async def test_static_authorization_for_an_oauth_server(
     m = await exporter.probe(litellm_proxy.mcp_url("m2m"), "gw")
     assert resolution(m) == "per-request-header"
     assert "static_authorization_blocks_oauth" in issues(m)
-    # The upstream rejects the static token: LiteLLM's outcome says so.
-    assert failure(m) == ("gateway_to_upstream", "tools_list", "auth_required")
+    # The upstream rejects the static token the gateway sent: LiteLLM's outcome says so.
+    assert failure(m) == ("gateway_to_upstream", "tools_list", "token_rejected")
 
 
 async def test_authorization_code_server_without_stored_token(
@@ -286,7 +286,10 @@ async def test_aggregate_over_every_server(
         make_exporter,
         strict=module(litellm_proxy, upstream_headers=headers),
         lenient=module(
-            litellm_proxy, upstream_headers=headers, ignore_upstreams=["authcode", "passthrough"]
+            litellm_proxy,
+            upstream_headers=headers,
+            # The servers whose credentials are missing or wrong on purpose (the peer's list).
+            ignore_upstreams=["authcode", "passthrough", "wrongbearer", "m2mbad", "strictpass"],
         ),
     )
     m = await exporter.probe(litellm_proxy.mcp_url(), "strict")
@@ -298,7 +301,8 @@ async def test_aggregate_over_every_server(
     assert m["probe_success"] == 1, failure(m)
     assert resolution(m) == "multiple"
     assert m['probe_litellm_server_auth_type_info{auth_type="unset"}'] == 1
-    assert issues(m) == {"auth_resolution_failed"}
+    # m2mbad's refused token request shows as resolution-failed with an internal outcome.
+    assert issues(m) == {"auth_resolution_failed", "m2m_token_fetch_failed"}
     assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 1}
 
 

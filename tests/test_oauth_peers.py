@@ -275,7 +275,7 @@ def test_fake_cases_break_one_document(oauth_fake: FakeMetadataServer, name: str
 def test_fake_redirects(oauth_fake: FakeMetadataServer) -> None:
     case = oauth_fake.case("prm_redirect_disallowed_host")
     assert case.forbidden_url is not None
-    assert case.forbidden_url.startswith("http://localhost:")
+    assert case.forbidden_url.startswith("http://metadata.example.invalid:")
     req = urllib.request.Request(case.resource_metadata_url)
     opener = urllib.request.build_opener(_NoRedirect())
     with pytest.raises(urllib.error.HTTPError) as info:

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from exporter import config
-from exporter.probers import jsonrpc
+from exporter.mcp import jsonrpc
+from exporter.mcp.sse import Event, SSEParser
 from exporter.probers.failure import ProbeFailure
-from exporter.probers.sse import Event, SSEParser
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from exporter.config import load
+from exporter.probers.failure import ProbeFailure
 from tests.conftest import ExporterFactory
 from tests.peers.mcp_servers import Peer
 from tests.test_probe_mcp import failure
@@ -62,3 +66,38 @@ async def test_module_policy_narrows(make_exporter: ExporterFactory, sdk_statefu
     before = len(sdk_stateful.requests())
     await exp.probe(sdk_stateful.url.replace("127.0.0.1", "localhost"), "no_loopback")
     assert len(sdk_stateful.requests()) == before  # resolved to loopback: refused, not sent
+
+
+@pytest.mark.parametrize(
+    ("host", "ip", "allowed"),
+    [
+        ("localhost", "127.0.0.1", True),
+        ("localhost", "::1", True),
+        ("LocalHost.", "127.0.0.53", True),
+        ("mcp.dev.localhost", "::ffff:127.0.0.1", True),
+        ("localhost", "192.0.2.10", False),
+        ("mcp.dev.localhost", "10.0.0.1", False),
+        ("mcp.localhost", "2001:db8::1", False),
+        # Not localhost names (RFC 6761 reserves only the name and its subdomains).
+        ("localhost.example.com", "192.0.2.10", True),
+        ("notlocalhost", "192.0.2.10", True),
+    ],
+)
+def test_localhost_name_must_resolve_to_loopback(host: str, ip: str, allowed: bool) -> None:
+    """Every connection to a localhost name must go to a loopback address, whatever the
+    resolver answers, since the name was trusted as loopback (url_policy.allow_http_loopback,
+    an http token_url)."""
+    policy = load(None).modules["mcp"].policy
+    url = f"http://{host}:8080/mcp"
+    if allowed:
+        policy.check_address(url, host, ip, 8080)
+        return
+    with pytest.raises(ProbeFailure) as info:
+        policy.check_address(url, host, ip, 8080)
+    assert (info.value.hop, info.value.phase, info.value.reason) == (
+        "exporter",
+        "policy",
+        "target_not_allowed",
+    )
+    assert "is a localhost name (RFC 6761) but resolves to" in str(info.value)
+    assert "not a loopback address" in str(info.value)

@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -27,7 +25,8 @@ import pytest
 
 from tests import fakes, hostile
 from tests.conftest import parse_metrics
-from tests.peers.mcp_servers import Peer, free_port, wait_for_port
+from tests.exporter_process import ExporterProcess
+from tests.peers.mcp_servers import Peer, free_port
 from tests.test_probe_mcp import failure
 
 pytestmark = pytest.mark.timeout(240)
@@ -169,33 +168,17 @@ def exporter_process(tmp_path: Path) -> Iterator[tuple[str, psutil.Process]]:
     """The exporter as a real process on a free port; yields its base URL and process."""
     config = tmp_path / "soak.yml"
     config.write_text(CONFIG)
-    port = free_port()
-    with (tmp_path / "exporter.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{port}",
-                "--log.level",
-                "warning",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, proc)
-            yield f"http://127.0.0.1:{port}", psutil.Process(proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    process = ExporterProcess(
+        "--config.file",
+        str(config),
+        "--log.level",
+        "warning",
+        log_path=tmp_path / "exporter.log",
+    )
+    try:
+        yield process.base, psutil.Process(process.proc.pid)
+    finally:
+        process.stop(timeout=20)
 
 
 async def probe(client: aiohttp.ClientSession, base: str, target: Target) -> Result:

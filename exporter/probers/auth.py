@@ -201,7 +201,12 @@ def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]
 
 async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     """What follows a 401/403 from the target: forget a rejected token, and run discovery when
-    the module asks for it (its own failure becomes a note; the probe keeps the auth failure)."""
+    the module asks for it (its own failure becomes a note; the probe keeps the auth failure).
+
+    Discovery starts from the challenge that answered the failed request (the MCP spec's MUST
+    for its resource_metadata), never from a fresh request: that could be answered otherwise
+    (an `initialize` let through, a gateway wanting its key) and would overwrite what the probe
+    reports about the failure (its status, the hop's result)."""
     if failure.reason not in AUTH_REASONS:
         return
     settings = ctx.module.config.mcp
@@ -210,9 +215,15 @@ async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     if not settings.discovery_on_auth_failure or ctx.extra.get("discovery_ran"):
         return
     ctx.extra["discovery_ran"] = True
-    hop, phase = ctx.hop, ctx.phase
+    hop, phase, status = ctx.hop, ctx.phase, ctx.last_status
     try:
-        await discover(ctx, ctx.module.config.discovery, require_auth=True, for_token=False)
+        await discover(
+            ctx,
+            ctx.module.config.discovery,
+            require_auth=True,
+            for_token=False,
+            received=ctx.auth_challenge,
+        )
     except ProbeFailure as discovery_failure:
         if discovery_failure.hop != "exporter":
             ctx.hops[discovery_failure.hop] = False
@@ -225,4 +236,4 @@ async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     else:
         ctx.note("discovery after the auth failure: the authorization metadata is healthy")
     finally:
-        ctx.hop, ctx.phase = hop, phase
+        ctx.hop, ctx.phase, ctx.last_status = hop, phase, status

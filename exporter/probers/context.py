@@ -11,10 +11,12 @@ from typing import Any
 from ..config import RuntimeModule
 from ..history import ProbeLog
 from ..metrics import ProbeRegistry
+from ..net import Limits, Session
 from ..redact import Redactor, query_secrets
 from ..untrusted import clean
 from .failure import Hop
-from .http import HTTPSession, Limits
+from .http import ProbeHTTP
+from .www_authenticate import AuthChallenge
 
 
 @dataclass
@@ -33,28 +35,34 @@ class ProbeContext:
     hops: dict[str, bool] = field(default_factory=dict)
     jsonrpc_error_code: int = 0
     last_status: int | None = None
+    # The last 401/403 challenge an MCP request got (what discovery after it starts from).
+    auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    _http: HTTPSession | None = None
+    _http: ProbeHTTP | None = None
     _configured: Redactor | None = None
 
     @property
-    def http(self) -> HTTPSession:
-        """The probe's HTTP session, created on first use with the module's TLS and limits."""
+    def http(self) -> ProbeHTTP:
+        """The probe's HTTP client, created on first use with the module's TLS, limits, proxy."""
         if self._http is None:
             module = self.module.config
             limits = module.limits
-            self._http = HTTPSession(
-                record_phase=self._record_connection_phase,
-                limits=Limits(
-                    max_body_bytes=limits.max_response_bytes,
-                    max_header_bytes=limits.max_header_bytes,
-                    max_redirects=limits.max_redirects,
-                ),
-                ssl_context=self.module.ssl_context,
-                server_name=module.tls_config.server_name,
-                address_policy=self.module.policy.check_address,
-                url_policy=self.module.policy.check_url,
+            self._http = ProbeHTTP(
+                Session(
+                    record_phase=self._record_connection_phase,
+                    limits=Limits(
+                        max_body_bytes=limits.max_response_bytes,
+                        max_header_bytes=limits.max_header_bytes,
+                        max_redirects=limits.max_redirects,
+                    ),
+                    ssl_context=self.module.ssl_context,
+                    server_name=module.tls_config.server_name,
+                    check_address=self.module.policy.check_address,
+                    check_url=self.module.policy.check_url,
+                    http_version=module.http_client.http_version,
+                    proxy=self.module.proxy,
+                )
             )
         return self._http
 

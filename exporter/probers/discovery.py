@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ..config import DiscoveryProber, ResponseURLPolicy, is_loopback_address
+from ..config import DiscoveryProber, ResponseURLPolicy
+from ..policy import is_loopback_host
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
-from .www_authenticate import Challenge, bearer_challenge, parse_www_authenticate
+from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
 AUTH_HOP: Final[Hop] = "client_to_auth_server"
 DISCOVERY_STEPS: Final = ("www_authenticate", "protected_resource", "authorization_server")
@@ -186,17 +187,31 @@ class ResponseURLs:
         self.policy = policy
         self.max_redirects = ctx.module.config.limits.max_redirects
 
-    def allowed_scheme(self, url: str) -> bool:
-        """https, or plain http to a loopback address when the policy allows it."""
-        parts = urlsplit(url)
+    def scheme_refusal(self, url: str) -> str | None:
+        """Why the URL's scheme is refused, or None. Plain http is allowed only to a loopback
+        address or a localhost name (RFC 6761; the connection's address is checked to be
+        loopback too) and only with url_policy.allow_http_loopback."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError:
+            return "not a valid URL"
         scheme = parts.scheme.lower()
-        if scheme == "https" and parts.hostname:
-            return True
-        return (
-            scheme == "http"
-            and self.policy.allow_http_loopback
-            and is_loopback_address(parts.hostname or "")
-        )
+        if scheme == "https" and host:
+            return None
+        if scheme != "http":
+            return f"https is required, not {scheme[:20] or 'no scheme'}"
+        if not is_loopback_host(host):
+            return (
+                "https is required: http is allowed only for loopback addresses and localhost "
+                "names when url_policy.allow_http_loopback is on"
+            )
+        if not self.policy.allow_http_loopback:
+            return (
+                f"https is required: http to loopback host {host[:100]} needs "
+                "url_policy.allow_http_loopback: true"
+            )
+        return None
 
     def check(self, url: str, hop: Hop, phase: str) -> None:
         """Refuse a URL from a response that the policy does not allow."""
@@ -207,10 +222,8 @@ class ResponseURLs:
         shown = _shown(url)
         if not host:
             raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: not an absolute URL")
-        if not self.allowed_scheme(url):
-            why = "https is required"
-            if urlsplit(url).scheme.lower() == "http" and is_loopback_address(host):
-                why += " (url_policy.allow_http_loopback is off)"
+        why = self.scheme_refusal(url)
+        if why is not None:
             raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: {why}")
         allowed = self.policy.allowed_hosts
         if allowed is not None and host not in allowed:
@@ -218,7 +231,7 @@ class ResponseURLs:
                 hop,
                 phase,
                 "target_not_allowed",
-                f"{shown}: host is not in url_policy.allowed_hosts",
+                f"{shown}: host {host[:100]} is not in url_policy.allowed_hosts",
             )
 
     def _count(self, url: str, hop: Hop, phase: str) -> None:
@@ -363,15 +376,21 @@ async def discover(
     *,
     require_auth: bool | None,
     for_token: bool,
+    received: AuthChallenge | None = None,
 ) -> Discovered:
     """The whole chain. `require_auth` None means the module's setting; `for_token` skips the
-    checks that matter only to interactive clients (PKCE, registration)."""
+    checks that matter only to interactive clients (PKCE, registration). With `received` (the
+    401/403 an MCP request already got) discovery starts from that challenge instead of
+    sending an unauthenticated request of its own."""
     hop: Hop = ctx.extra.get("hop", "client_to_upstream")
     urls = ResponseURLs(ctx, settings.url_policy)
     found = Discovered()
     expect_steps(ctx, *DISCOVERY_STEPS)
     must_401 = settings.require_auth if require_auth is None else require_auth
-    found.challenge = await _challenge(ctx, settings, hop, must_401)
+    if received is not None:
+        found.challenge = _received_challenge(ctx, settings, hop, received)
+    else:
+        found.challenge = await _challenge(ctx, settings, hop, must_401)
     header_url = found.challenge.resource_metadata if found.challenge is not None else None
     prm = await _protected_resource(ctx, settings, urls, hop, header_url, found)
     if prm is None:
@@ -442,25 +461,62 @@ async def _challenge(
                 "metadata_invalid",
                 "401 without a Bearer challenge in WWW-Authenticate",
             )
-        if challenge.resource_metadata is None:
-            if settings.require_resource_metadata_header:
-                raise ProbeFailure(
-                    hop,
-                    "www_authenticate",
-                    "metadata_invalid",
-                    "the Bearer challenge has no resource_metadata "
-                    "(discovery.require_resource_metadata_header)",
-                )
-            ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
+        _check_challenge(ctx, settings, hop, challenge)
         if challenge.scope:
             ctx.note(f"the server challenged for scope {challenge.scope[:200]!r}")
+        return challenge
+
+
+def _received_challenge(
+    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, received: AuthChallenge
+) -> Challenge | None:
+    """The challenge an MCP request already got, checked as `_challenge` checks a fresh one.
+
+    No request is sent: its resource_metadata and scope are the ones that answered the request
+    that failed (a tools/list 401 names the scope tools/list needs; a fresh `initialize` may not
+    be refused at all). The status and the hop's result stay those of the failed request.
+    """
+    with oauth_step(ctx, "www_authenticate", hop):
+        challenge = received.bearer
+        if challenge is None:
+            if received.status == 403:
+                ctx.note("the 403 carries no Bearer challenge; discovery used well-known URLs")
+                return None
+            raise ProbeFailure(
+                hop,
+                "www_authenticate",
+                "metadata_invalid",
+                f"{received.status} without a Bearer challenge in WWW-Authenticate",
+            )
+        _check_challenge(ctx, settings, hop, challenge)
         ctx.log.info(
-            "challenge",
-            resource_metadata=_shown(challenge.resource_metadata or "") or None,
+            "discovery starts from the challenge received",
+            status=received.status,
             scope=(challenge.scope or "")[:200] or None,
-            error=(challenge.error or "")[:64] or None,
         )
         return challenge
+
+
+def _check_challenge(
+    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, challenge: Challenge
+) -> None:
+    """What discovery requires of a Bearer challenge, wherever it came from."""
+    if challenge.resource_metadata is None:
+        if settings.require_resource_metadata_header:
+            raise ProbeFailure(
+                hop,
+                "www_authenticate",
+                "metadata_invalid",
+                "the Bearer challenge has no resource_metadata "
+                "(discovery.require_resource_metadata_header)",
+            )
+        ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
+    ctx.log.info(
+        "challenge",
+        resource_metadata=_shown(challenge.resource_metadata or "") or None,
+        scope=(challenge.scope or "")[:200] or None,
+        error=(challenge.error or "")[:64] or None,
+    )
 
 
 async def _end_session(ctx: ProbeContext, session_id: str, hop: Hop) -> None:
@@ -637,12 +693,13 @@ def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer:
         value = doc.get(name)
         if value is None:
             continue
-        if not isinstance(value, str) or not urls.allowed_scheme(value):
+        why = urls.scheme_refusal(value) if isinstance(value, str) else "not a string"
+        if why is not None:
             raise ProbeFailure(
                 AUTH_HOP,
                 phase,
                 "metadata_invalid",
-                f"{name} {_shown(str(value))} is not https (url_policy)",
+                f"{name} {_shown(str(value))} is refused: {why}",
             )
 
 

@@ -13,6 +13,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from ..net import errors as net
+
 Hop = Literal[
     "client_to_upstream",
     "client_to_gateway",
@@ -108,11 +110,65 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+# Network errors: (reason, the connection phase they belong to, or None for the request's own).
+_NET: Final[tuple[tuple[type[net.NetError], str, str | None], ...]] = (
+    (net.DNSFailed, "dns", "dns"),
+    (net.ConnectTimedOut, "connect_timeout", "connect"),
+    (net.ConnectRefused, "connect_refused", "connect"),
+    (net.ProxyFailed, "connect_refused", "proxy_connect"),
+    (net.TLSFailed, "tls", "tls"),
+    (net.HTTP2Required, "tls", "tls"),
+    (net.TooLarge, "response_too_large", None),
+    (net.InvalidURL, "target_not_allowed", None),
+    (net.InvalidRequest, "internal", None),
+    (net.NotHTTP, "not_mcp", None),
+    (net.ConnectionDropped, "http_status", None),
+    (net.ProtocolViolation, "http_status", None),
+    (net.TooManyRedirects, "http_status", None),
+)
+
+
+def failure_from(
+    exc: BaseException, hop: Hop, phase: str, setup: str | None = None
+) -> ProbeFailure:
+    """The one mapping from an exception that ended a probe step to (hop, phase, reason).
+
+    `hop` and `phase` are where the probe was; a network error that knows the request it
+    failed (`where`) is attributed there, and a connection failure to its connection phase.
+    `setup` is the connection phase under way, if any (dns, connect, tls, proxy_connect).
+    """
+    leaf = root_cause(exc)
+    if isinstance(leaf, ProbeFailure):
+        return leaf
+    if isinstance(leaf, net.NetError):
+        where_hop, where_phase = leaf.where if leaf.where is not None else (hop, phase)
+        for kind, reason, own_phase in _NET:
+            if isinstance(leaf, kind):
+                at: Hop = "exporter" if reason == "internal" else _hop(where_hop, hop)
+                return ProbeFailure(at, own_phase or where_phase, reason, leaf.detail)
+    classified = classify(leaf)
+    where = setup or phase
+    if classified.reason in ("dns", "tls"):
+        # A TLS 1.3 server rejects a client certificate after the handshake, with an alert
+        # that arrives on the first read; it is still the tls phase that failed.
+        where = classified.reason
+    if classified.reason == "internal":
+        return ProbeFailure("exporter", where, "internal", classified.detail)
+    return ProbeFailure(hop, where, classified.reason, classified.detail)
+
+
+def _hop(name: str, default: Hop) -> Hop:
+    return next((h for h in HOPS if h == name), default)
+
+
 def classify(exc: BaseException) -> Classified:
     """Map an exception that escaped a probe step onto a failure reason."""
     leaf = root_cause(exc)
     if isinstance(leaf, ProbeFailure):
         return Classified(leaf.reason, leaf.detail)
+    if isinstance(leaf, net.NetError):
+        reason = next((r for kind, r, _p in _NET if isinstance(leaf, kind)), "internal")
+        return Classified(reason, leaf.detail)
     if isinstance(leaf, socket.gaierror):
         return Classified("dns", f"name resolution failed: {leaf.strerror or leaf}")
     if isinstance(leaf, ssl.SSLError | ssl.CertificateError):

@@ -19,7 +19,6 @@ sanitized before it becomes a label; masked credentials never become labels.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from ..metrics import ProbeRegistry
 from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
-from .failure import Hop, ProbeFailure, classify
+from .failure import Hop, ProbeFailure, failure_from
 from .mcp import connect, probe_mcp
 from .www_authenticate import Challenge
 
@@ -95,6 +94,19 @@ _OUTCOME_REASONS: Final = {
 USER_TOKEN_AUTH_TYPES: Final = frozenset({"oauth2", "true_passthrough", "oauth_delegate"})
 PASSTHROUGH_AUTH_TYPES: Final = frozenset({"true_passthrough", "oauth_delegate"})
 _STATIC_RESOLUTIONS: Final = frozenset({"static-token", "extra-headers", "per-request-header"})
+# Resolutions under which LiteLLM attaches a credential to the upstream request
+# (`oauth2-passthrough` does only when the client's request carried a token).
+_CREDENTIAL_RESOLUTIONS: Final = frozenset(
+    {
+        *_STATIC_RESOLUTIONS,
+        "m2m-client-credentials",
+        "stored-user-token",
+        "token-exchange",
+        "id-jag",
+        "aws-sigv4",
+    }
+)
+_NO_CREDENTIAL_RESOLUTIONS: Final = frozenset({"no-auth", "resolution-failed", "not-applicable"})
 _INBOUND_NAMES: Final = ("x-litellm-api-key", "authorization", "x-mcp-auth")
 
 ISSUES: Final[dict[str, str]] = {
@@ -118,6 +130,11 @@ ISSUES: Final[dict[str, str]] = {
     "auth_resolution_failed": "LiteLLM could not resolve the upstream credential "
     "(resolution-failed): check the server's auth settings and whether the user has authorized "
     "it in LiteLLM.",
+    "m2m_token_fetch_failed": "LiteLLM could not get its own client-credentials token for an "
+    "oauth2 server (resolution-failed, and the listing failed inside the gateway): correct "
+    "client_id, client_secret, token_url and scopes of the server in LiteLLM's mcp_servers, and "
+    "check that the token endpoint is reachable from the gateway; the client's token plays no "
+    "part.",
     "debug_headers_missing": "The gateway sent no x-mcp-debug-* headers although the probe asked "
     "for them (x-litellm-mcp-debug: true): the target is not LiteLLM, is too old, or a proxy in "
     "between strips them; resolution and token checks are off.",
@@ -324,19 +341,83 @@ def parse_server_outcomes(result: object) -> dict[str, Outcome]:
     return out
 
 
-def outcome_failure(outcomes: Mapping[str, Outcome], ignore: frozenset[str]) -> ProbeFailure | None:
-    """The failure of the first upstream whose outcome is not `ok` (ignored servers aside)."""
+def server_resolution(debug: DebugHeaders, server: str | None) -> str | None:
+    """How LiteLLM resolved one server's credential: its entry in the per-server resolutions
+    (named through `server_ids`), else the single resolution when only one server resolved."""
+    if server is not None and server in debug.resolutions:
+        return debug.resolutions[server]
+    if debug.resolution in (None, "multiple", "unresolved"):
+        return None
+    return debug.resolution
+
+
+def forwarded_credential(debug: DebugHeaders, server: str | None = None) -> bool | None:
+    """Whether the gateway's debug headers say it sent the upstream a credential: True, False,
+    or None when they do not tell (no debug headers, an unnamed server among several)."""
+    resolution = server_resolution(debug, server)
+    if resolution == "oauth2-passthrough":
+        # The client's Authorization is what passes through; LiteLLM shows it masked.
+        return None if debug.oauth2_state is None else debug.oauth2_state != "none"
+    if resolution in _CREDENTIAL_RESOLUTIONS:
+        return True
+    if resolution in _NO_CREDENTIAL_RESOLUTIONS:
+        return False
+    return None
+
+
+def _token_fetch_failed(debug: DebugHeaders, server: str, outcome: Outcome) -> bool:
+    """LiteLLM failed to get its own token for the server: the resolver failed and the listing
+    failed inside the gateway (`internal`), not at the upstream (a 401 would be
+    `auth_required`, as for an authorization-code server without a stored user token)."""
+    if outcome.status != "internal":
+        return False
+    resolution = server_resolution(debug, server)
+    if resolution is not None:
+        return resolution == "resolution-failed"
+    # Several servers, ids not named: the evidence is there but not tied to a server.
+    return "resolution-failed" in debug.resolutions.values()
+
+
+def outcome_failure(
+    outcomes: Mapping[str, Outcome],
+    ignore: frozenset[str],
+    debug: DebugHeaders | None = None,
+    sent_upstream: frozenset[str] = frozenset(),
+) -> ProbeFailure | None:
+    """The failure of the first upstream whose outcome is not `ok` (ignored servers aside).
+
+    A 401 is `token_rejected` when the gateway sent the upstream a credential (from its debug
+    headers, else from the `x-mcp-{server}-*` headers the probe sent for that server), and
+    `auth_required` when it sent none.
+    """
+    debug = debug or DebugHeaders()
     for server, outcome in sorted(outcomes.items()):
         if outcome.status == "ok" or server in ignore:
             continue
         reason = _OUTCOME_REASONS.get(outcome.status, "http_status")
         status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
-        return ProbeFailure(
-            UPSTREAM_HOP,
-            "tools_list",
-            reason,
-            f"the gateway reports upstream {server!r} as {outcome.status}{status}",
-        )
+        detail = f"the gateway reports upstream {server!r} as {outcome.status}{status}"
+        resolution = server_resolution(debug, server)
+        if reason == "auth_required":
+            sent = forwarded_credential(debug, server)
+            if sent is None:
+                sent = server in sent_upstream
+            if sent:
+                reason = "token_rejected"
+                how = f" ({resolution})" if resolution else ""
+                detail += (
+                    f": the upstream refused the credential the gateway sent{how}; correct the "
+                    "server's credential"
+                )
+            else:
+                detail += ": the gateway sent no credential; add one for the server"
+        elif _token_fetch_failed(debug, server, outcome):
+            reason = "token_fetch_failed"
+            detail += (
+                ": the gateway could not get its client-credentials token (resolution-failed); "
+                "correct the server's oauth2 client settings in the gateway"
+            )
+        return ProbeFailure(UPSTREAM_HOP, "tools_list", reason, detail)
     return None
 
 
@@ -359,6 +440,8 @@ class GatewayAnswer:
     gateway_url: str
     key_sent: bool
     user_token_sent: bool
+    # Any Authorization header, the key included: a passthrough server gets it as it is.
+    authorization_sent: bool = False
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -421,14 +504,24 @@ def classify_gateway_failure(
             ), set() if answer.user_token_sent else {"no_oauth2_token"}
         metadata = challenge.get("resource_metadata") if challenge is not None else None
         if metadata and _origin(metadata) != _origin(answer.gateway_url):
-            # The upstream's own challenge, relayed (true_passthrough without a token).
-            reason = "token_rejected" if answer.user_token_sent else "auth_required"
+            # The upstream's own challenge, relayed (true_passthrough): whatever arrived in
+            # Authorization went upstream as it was, so a token was refused if one was sent.
+            sent = answer.authorization_sent or (challenge is not None and bool(challenge.error))
+            if sent:
+                return ProbeFailure(
+                    UPSTREAM_HOP,
+                    phase,
+                    "token_rejected",
+                    "401 relayed from the upstream: it refused the token the gateway passed "
+                    "through; correct the credential sent in Authorization",
+                ), set()
             return ProbeFailure(
                 UPSTREAM_HOP,
                 phase,
-                reason,
-                "401 relayed from the upstream: it wants a token the gateway did not have",
-            ), set() if answer.user_token_sent else {"no_oauth2_token"}
+                "auth_required",
+                "401 relayed from the upstream: it wants a token the gateway did not have; add "
+                "the user's token in Authorization",
+            ), {"no_oauth2_token"}
         return ProbeFailure(
             GATEWAY_HOP, phase, "token_rejected", "401: the gateway rejected the key"
         ), set()
@@ -457,10 +550,17 @@ def diagnose(
         # 1.106.0 strips the key from Authorization for every server except passthrough ones,
         # so LiteLLM shows the flag only where the key really goes upstream.
         issues.add("key_leaking_to_upstream")
+    token_fetch_failed = any(
+        _token_fetch_failed(debug, server, outcome) for server, outcome in outcomes.items()
+    )
+    if token_fetch_failed and auth_type in ("oauth2", "unset", None):
+        issues.add("m2m_token_fetch_failed")
     if (
         auth_type in USER_TOKEN_AUTH_TYPES
         and debug.oauth2_state == "none"
         and debug.resolution not in ("m2m-client-credentials", *_STATIC_RESOLUTIONS)
+        # The gateway's own token request failed: no user token was ever expected.
+        and "m2m_token_fetch_failed" not in issues
     ):
         issues.add("no_oauth2_token")
     if gateway.expect_user_token and "m2m-client-credentials" in resolutions:
@@ -530,13 +630,9 @@ async def _probe(
         await probe_mcp(ctx)
     except ProbeFailure as exc:
         failure = exc
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        classified = classify(exc)
+    except OSError as exc:
         setup = ctx._http.current_setup if ctx._http is not None else None
-        phase = "dns" if classified.reason == "dns" else setup or ctx.phase
-        failure = ProbeFailure(ctx.hop, phase, classified.reason, classified.detail)
-    if "server" in ctx.extra and (failure is None or failure.hop != GATEWAY_HOP):
-        ctx.hops[GATEWAY_HOP] = True
+        failure = failure_from(exc, ctx.hop, ctx.phase, setup)
     if failure is not None and failure.hop == GATEWAY_HOP and ctx.last_status is not None:
         key_sent = gateway.api_key is not None or _sends(settings, "x-litellm-api-key")
         user_token = gateway.key_header != "authorization" and (
@@ -544,13 +640,19 @@ async def _probe(
             or settings.oauth2 is not None
             or _sends(settings, "authorization")
         )
+        received = ctx.auth_challenge
+        key_as_authorization = gateway.key_header == "authorization" and gateway.api_key is not None
         answer = GatewayAnswer(
             status=ctx.last_status,
             body=str(ctx.extra.get("error_body", "")),
-            challenge=ctx.extra.get("auth_challenge"),
+            challenge=received.bearer if received is not None else None,
             gateway_url=ctx.target,
             key_sent=key_sent,
             user_token_sent=user_token,
+            authorization_sent=key_as_authorization
+            or settings.bearer_token is not None
+            or settings.oauth2 is not None
+            or _sends(settings, "authorization"),
         )
         failure, found = classify_gateway_failure(failure, answer)
         findings.issues |= found
@@ -578,7 +680,12 @@ async def _probe(
         answered=answered is not None,
     )
 
-    upstream = outcome_failure(findings.outcomes, frozenset(gateway.ignore_upstreams))
+    upstream = outcome_failure(
+        findings.outcomes,
+        frozenset(gateway.ignore_upstreams),
+        findings.debug,
+        frozenset(name_label(server) for server in gateway.upstream_headers),
+    )
     if upstream is not None:
         # The upstream's failure explains what the gateway hop shows (an empty list, a failed
         # expectation on it), so it is the probe's failure.
@@ -589,11 +696,19 @@ async def _probe(
         ctx.hops[UPSTREAM_HOP] = True
     if failure is not None and failure.reason == "tool_error" and failure.hop == GATEWAY_HOP:
         text = str(ctx.extra.get("tool_result_text", ""))
-        failure = ProbeFailure(
-            UPSTREAM_HOP, "tool_call", tool_error_reason(text) or "tool_error", failure.detail
-        )
+        reason = tool_error_reason(text) or "tool_error"
+        if reason == "auth_required" and forwarded_credential(findings.debug):
+            # The 401 answered a credential the gateway attached (its debug headers say so).
+            reason = "token_rejected"
+        failure = ProbeFailure(UPSTREAM_HOP, "tool_call", reason, failure.detail)
     elif ctx.steps.get("tool_call") and UPSTREAM_HOP not in ctx.hops:
         ctx.hops[UPSTREAM_HOP] = True
+    beyond = failure is not None and failure.hop == UPSTREAM_HOP
+    if beyond or ("server" in ctx.extra and (failure is None or failure.hop != GATEWAY_HOP)):
+        # The gateway answered (a relayed upstream 401, or its handshake at least) and the
+        # failure, if any, lies beyond it: whichever step failed, the requests crossed
+        # client_to_gateway.
+        ctx.hops[GATEWAY_HOP] = True
 
     if gateway.direct_probe is not None:
         direct_failure = await probe_upstream_directly(
@@ -654,11 +769,9 @@ async def probe_upstream_directly(
             await transport.close(delete_session=settings.delete_session)
     except ProbeFailure as exc:
         failure = exc
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        classified = classify(exc)
+    except OSError as exc:
         setup = child._http.current_setup if child._http is not None else None
-        phase = "dns" if classified.reason == "dns" else setup or child.phase
-        failure = ProbeFailure(DIRECT_HOP, phase, classified.reason, classified.detail)
+        failure = failure_from(exc, DIRECT_HOP, child.phase, setup)
     finally:
         await child.aclose()
         for phase, seconds in child.phase_seconds.items():

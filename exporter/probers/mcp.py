@@ -10,11 +10,11 @@ from typing import Any, Final
 
 from .. import __version__, mcp_types
 from ..config import PROTOCOL_VERSIONS, MCPProber
+from ..mcp.jsonrpc import JSONRPCError
+from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
-from .jsonrpc import JSONRPCError
-from .transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 
 CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
 KNOWN_CAPABILITIES: Final = (

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_PARAMS",
     "MAX_VALUES",
     "MAX_VALUE_CHARS",
+    "AuthChallenge",
     "Challenge",
     "bearer_challenge",
     "format_challenge",
@@ -104,6 +105,32 @@ class Challenge:
     @property
     def is_bearer(self) -> bool:
         return self.scheme == "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthChallenge:
+    """A 401 or 403 that answered one of the probe's MCP requests, as it arrived.
+
+    Discovery after an auth failure starts from it instead of asking again: the MCP
+    specification (2025-06-18 on) says a client MUST use the ``resource_metadata`` of the
+    challenge it received, and a fresh unauthenticated request may be answered differently
+    (a server that lets ``initialize`` through, a gateway that wants its key).
+    """
+
+    status: int
+    url: str
+    values: tuple[str, ...]
+    bearer: Challenge | None
+    credentials_sent: bool
+
+    @classmethod
+    def received(
+        cls, status: int, url: str, values: Iterable[str], credentials_sent: bool
+    ) -> AuthChallenge:
+        """The challenge of one answer, its header values bounded as the parser reads them."""
+        kept = tuple(v[:MAX_VALUE_CHARS] for v, _ in zip(values, range(MAX_VALUES), strict=False))
+        bearer = bearer_challenge(parse_www_authenticate(kept))
+        return cls(status, url, kept, bearer, credentials_sent)
 
 
 def bearer_challenge(challenges: Iterable[Challenge]) -> Challenge | None:

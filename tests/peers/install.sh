@@ -3,7 +3,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-apt_pkgs=(prometheus prometheus-alertmanager prometheus-blackbox-exporter)
+apt_pkgs=(prometheus prometheus-alertmanager prometheus-blackbox-exporter tinyproxy)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -12,7 +12,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start their daemons; tests run their own on free ports instead.
-for svc in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter; do
+for svc in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter tinyproxy; do
   (systemctl stop "$svc" || service "$svc" stop || true) >/dev/null 2>&1
 done
 

@@ -15,6 +15,10 @@ Upstreams (LiteLLM server name: scenario):
 - `authcode`    `auth_type: oauth2`, `oauth2_flow: authorization_code`, no stored token
 - `passthrough` `auth_type: true_passthrough` (the client's `Authorization` goes upstream)
 - `flaky`       no auth; tests stop and restart it (`with proxy.upstreams["flaky"].stopped(): ...`)
+- `wrongbearer` `auth_type: bearer_token` whose configured token the upstream refuses (401)
+- `m2mbad`      `auth_type: oauth2` client_credentials whose token endpoint refuses LiteLLM's
+                client secret (`invalid_client`), so LiteLLM never gets a token
+- `strictpass`  `auth_type: true_passthrough` whose upstream accepts only `PASSTHROUGH_TOKEN`
 
 Probe models (never reach a provider; `api_base` points at a closed local port):
 
@@ -55,6 +59,8 @@ UPSTREAMS_SCRIPT = PEERS_DIR / "upstreams.py"
 PROBE_PROVIDER = LITELLM_DIR / "probe_provider.py"
 
 BEARER_TOKEN = "upstream-static-" + "b" * 16
+WRONG_BEARER_TOKEN = "upstream-stale-" + "w" * 16
+PASSTHROUGH_TOKEN = "user-passthrough-" + "p" * 16
 HEADER_NAME = "x-api-key"
 HEADER_VALUE = "upstream-header-" + "h" * 16
 OAUTH_CLIENT_ID = "mcp-exporter-test"
@@ -232,7 +238,8 @@ def _config(upstreams: dict[str, Upstream], closed_port: int) -> dict[str, Any]:
         if up.kind in ("open",):
             entry["auth_type"] = "none"
         elif up.kind == "bearer":
-            entry |= {"auth_type": "bearer_token", "authentication_token": BEARER_TOKEN}
+            token = WRONG_BEARER_TOKEN if name == "wrongbearer" else BEARER_TOKEN
+            entry |= {"auth_type": "bearer_token", "authentication_token": token}
         elif up.kind == "headers":
             entry["auth_type"] = "none"
         elif up.kind == "m2m":
@@ -240,7 +247,7 @@ def _config(upstreams: dict[str, Upstream], closed_port: int) -> dict[str, Any]:
                 "auth_type": "oauth2",
                 "oauth2_flow": "client_credentials",
                 "client_id": OAUTH_CLIENT_ID,
-                "client_secret": OAUTH_CLIENT_SECRET,
+                "client_secret": "not-the-secret" if name == "m2mbad" else OAUTH_CLIENT_SECRET,
                 "token_url": f"http://127.0.0.1:{up.port}/oauth/token",
             }
         elif up.kind == "authcode":
@@ -309,6 +316,9 @@ UPSTREAM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "passthrough": ("passthrough", ()),
     "flaky": ("open", ()),
+    "wrongbearer": ("bearer", ("--token", BEARER_TOKEN)),
+    "m2mbad": ("m2m", ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET)),
+    "strictpass": ("passthrough", ("--token", PASSTHROUGH_TOKEN)),
 }
 
 

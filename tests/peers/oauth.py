@@ -303,8 +303,10 @@ def start_authorization_server(
     issuer_path: str = "",
     metadata: Sequence[str] = ("rfc8414", "oidc"),
     clients: Sequence[OAuthClient] = CLIENTS,
+    host_name: str = "127.0.0.1",
 ) -> AuthorizationServerPeer:
     argv = [str(AS_SCRIPT), "--port", "0", "--token-lifetime", str(token_lifetime)]
+    argv += ["--host-name", host_name]
     argv += ["--metadata", ",".join(metadata)]
     if issuer_path:
         argv += ["--issuer-path", issuer_path]
@@ -312,7 +314,7 @@ def start_authorization_server(
         argv += ["--client", client.spec()]
     process = PeerProcess(argv, "oauth-as")
     issuer = str(process.info["issuer"])
-    base_url = f"http://127.0.0.1:{process.info['port']}"
+    base_url = f"http://{host_name}:{process.info['port']}"
     peer = AuthorizationServerPeer(
         issuer=issuer,
         base_url=base_url,
@@ -322,7 +324,7 @@ def start_authorization_server(
         clients=tuple(clients),
         process=process,
     )
-    _wait_http_ok(f"{base_url}/_peer/stats")
+    _wait_http_ok(f"http://127.0.0.1:{process.info['port']}/_peer/stats")
     return peer
 
 
@@ -334,8 +336,10 @@ def start_mcp_server(
     path: str = "/mcp",
     json_response: bool = False,
     stateless: bool = False,
+    host_name: str = "127.0.0.1",
 ) -> OAuthMCPServerPeer:
     argv = [str(MCP_SCRIPT), "--port", "0", "--issuer", issuer, "--path", path]
+    argv += ["--host-name", host_name]
     for scope in required_scopes:
         argv += ["--required-scope", scope]
     if not audience_check:
@@ -345,7 +349,7 @@ def start_mcp_server(
     if stateless:
         argv.append("--stateless")
     process = PeerProcess(argv, "oauth-mcp")
-    base_url = f"http://127.0.0.1:{process.info['port']}"
+    base_url = f"http://{host_name}:{process.info['port']}"
     peer = OAuthMCPServerPeer(
         url=str(process.info["url"]),
         base_url=base_url,
@@ -442,7 +446,8 @@ FAKE_CASES: dict[str, str] = {
     "prm_resource_mismatch": "PRM resource is another URL",
     "prm_non_json": "PRM answered as text/html",
     "prm_unreachable": "every PRM URL answers 404",
-    "prm_redirect_disallowed_host": "PRM URL redirects to http://localhost:<port>/...",
+    "prm_redirect_disallowed_host": "PRM URL redirects to plain http on a host that is not "
+    "loopback (http://metadata.example.invalid:<port>/...)",
     "as_missing_fields": "AS metadata without token_endpoint and response_types_supported",
     "as_issuer_mismatch": "AS metadata issuer differs from the URL it was found under",
     "as_no_pkce": "AS metadata without code_challenge_methods_supported",
@@ -606,7 +611,9 @@ class FakeMetadataServer:
         elif name == "prm_unreachable":
             prm_resp = FakeResponse(404, {"error": "not_found"})
         elif name == "prm_redirect_disallowed_host":
-            forbidden = f"http://localhost:{self.port}/elsewhere{prm_path}"
+            # Plain http to a host that is not loopback: refused before any DNS query (were it
+            # followed, the probe would fail at dns instead, as .invalid never resolves).
+            forbidden = f"http://metadata.example.invalid:{self.port}/elsewhere{prm_path}"
             self.set(f"/elsewhere{prm_path}", FakeResponse(200, prm))
             prm_resp = FakeResponse(302, headers={"Location": forbidden})
         elif name == "as_missing_fields":

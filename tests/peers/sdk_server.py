@@ -12,7 +12,9 @@ import asyncio
 import json
 from typing import Any
 
+import hypercorn.asyncio
 import uvicorn
+from hypercorn.config import Config
 from mcp import types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
@@ -131,6 +133,11 @@ def main() -> None:
     parser.add_argument("--mode", choices=["stateful", "stateless", "sse"], required=True)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--h2", action="store_true", help="serve with hypercorn, HTTP/2 (TLS: ALPN h2 only)"
+    )
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     parser.add_argument("--asks-back", action="store_true", help="add the asks_back tool")
     args = parser.parse_args()
     server = build(args.asks_back)
@@ -143,7 +150,21 @@ def main() -> None:
             stateless_http=args.mode == "stateless",
             transport_security=security,
         )
+    if args.h2:
+        serve_h2(Recorder(app), args.port, args.certfile, args.keyfile)
+        return
     uvicorn.run(Recorder(app), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+def serve_h2(app: Any, port: int, certfile: str | None, keyfile: str | None) -> None:
+    """Hypercorn: with TLS it offers only h2 by ALPN; in clear text it takes h2 prior knowledge."""
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.loglevel = "WARNING"
+    if certfile and keyfile:
+        config.certfile, config.keyfile = certfile, keyfile
+        config.alpn_protocols = ["h2"]
+    asyncio.run(hypercorn.asyncio.serve(app, config))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ only in the credential it demands:
                  protected-resource metadata); client id/secret from `--client-id/--client-secret`.
 - `authcode`     the same authorization server with an authorization endpoint; no token is ever
                  issued to LiteLLM, so every MCP request gets 401 with a challenge.
-- `passthrough`  any bearer token (it records what arrived); 401 with a challenge without one.
+- `passthrough`  any bearer token (it records what arrived), or only `--token` when given; 401
+                 with a challenge otherwise.
+- `listauth`     like `m2m`, but only `tools/list` and `tools/call` need the token: `initialize`
+                 is answered without one, as some servers do. Its protected-resource metadata is
+                 only at the challenge's `resource_metadata` (`/meta/protected-resource`), not at a
+                 well-known URL, and the challenge names `scope="mcp:tools"`.
 
 Tools: `echo(text)` returns `text`; `fail(message)` raises (the result has `isError: true`);
 `crash()` kills the process mid-call; `http500()` is answered with HTTP 500 by the transport
@@ -45,7 +50,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-KINDS = ("open", "bearer", "headers", "m2m", "authcode", "passthrough")
+KINDS = ("open", "bearer", "headers", "m2m", "authcode", "passthrough", "listauth")
 # Request headers worth recording: the credentials LiteLLM may forward, and MCP session data.
 RECORDED_HEADERS = (
     "authorization",
@@ -182,10 +187,20 @@ async def _send_json(
 def wrap(app: ASGIApp, args: argparse.Namespace, events: EventLog, base_url: str) -> ASGIApp:
     """Records every request, serves the OAuth endpoints and enforces the kind's credential."""
     asrv = None
-    if args.kind in ("m2m", "authcode"):
+    if args.kind in ("m2m", "authcode", "listauth"):
         asrv = AuthorizationServer(base_url, args.client_id, args.client_secret, events)
     resource_metadata_url = f"{base_url}/.well-known/oauth-protected-resource/mcp"
-    challenge = {"www-authenticate": f'Bearer resource_metadata="{resource_metadata_url}"'}
+    metadata_paths: tuple[str, ...] = (
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    )
+    challenge_value = f'Bearer resource_metadata="{resource_metadata_url}"'
+    if args.kind == "listauth":
+        # Only the challenge leads to the metadata: a client that ignores it cannot find it.
+        metadata_paths = ("/meta/protected-resource",)
+        challenge_value = (
+            f'Bearer resource_metadata="{base_url}/meta/protected-resource", scope="mcp:tools"'
+        )
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -215,11 +230,8 @@ def wrap(app: ASGIApp, args: argparse.Namespace, events: EventLog, base_url: str
             }
         )
 
-        if path in (
-            "/.well-known/oauth-protected-resource/mcp",
-            "/.well-known/oauth-protected-resource",
-        ):
-            if args.kind in ("m2m", "authcode", "passthrough"):
+        if path in metadata_paths:
+            if args.kind in ("m2m", "authcode", "passthrough", "listauth"):
                 issuer = base_url if asrv else args.issuer or base_url
                 await _send_json(
                     send,
@@ -257,13 +269,20 @@ def wrap(app: ASGIApp, args: argparse.Namespace, events: EventLog, base_url: str
             denied = headers.get(args.header_name.lower()) != args.header_value
         elif args.kind in ("m2m", "authcode"):
             denied = asrv is None or not asrv.valid(bearer)
+        elif args.kind == "listauth":
+            denied = rpc_method in ("tools/list", "tools/call") and (
+                asrv is None or not asrv.valid(bearer)
+            )
         elif args.kind == "passthrough":
-            denied = not bearer
+            denied = not bearer or bool(args.token and bearer != args.token)
         if denied:
             events.write({"type": "denied", "path": path, "rpc_method": rpc_method})
-            await _send_json(
-                send, 401, {"error": "invalid_token"}, challenge if args.kind != "headers" else None
-            )
+            answer = None
+            if args.kind != "headers":
+                # RFC 6750 section 3.1: a token that was sent and refused is invalid_token.
+                value = challenge_value + (', error="invalid_token"' if bearer else "")
+                answer = {"www-authenticate": value}
+            await _send_json(send, 401, {"error": "invalid_token"}, answer)
             return
         if tool == "http500":
             await _send_json(send, 500, {"error": "deliberate failure"})

@@ -7,6 +7,9 @@ Turn 2 (a tool result is present): it answers with the tool output text, unchang
 caller can check that a per-probe nonce made the round trip. A user message `fail` makes the
 provider raise on turn 1; the prefix `fail-after ` (`fail-after call <tool> <json>`) makes it call
 the tool and raise on turn 2 (model failing before/after the MCP call).
+
+Like a real model, it calls only a tool it was offered: when LiteLLM offers no tool of that name
+(the MCP server listed nothing, e.g. because it is down), turn 1 answers with a plain message.
 """
 
 from __future__ import annotations
@@ -33,10 +36,23 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _offered(optional_params: dict[str, Any]) -> set[str]:
+    """The names of the function tools LiteLLM offered the model on this turn."""
+    tools = optional_params.get("tools")
+    names: set[str] = set()
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.add(function["name"])
+    return names
+
+
 class ProbeProvider(CustomLLM):
     """First turn: call the tool named in the prompt; second turn: echo the tool result."""
 
-    def _answer(self, model: str, messages: list[dict[str, Any]]) -> ModelResponse:
+    def _answer(
+        self, model: str, messages: list[dict[str, Any]], optional_params: dict[str, Any]
+    ) -> ModelResponse:
         prompt = next(
             (_text(m.get("content")) for m in messages if m.get("role") == "user"), ""
         ).strip()
@@ -53,13 +69,17 @@ class ProbeProvider(CustomLLM):
                 raise RuntimeError("probe provider: deliberate failure before the tool call")
             _, _, rest = prompt.partition("call ")
             name, _, arguments = rest.partition(" ")
-            call = ChatCompletionMessageToolCall(
-                id=f"call_{uuid.uuid4().hex[:12]}",
-                type="function",
-                function=Function(name=name, arguments=arguments.strip() or "{}"),
-            )
-            message = Message(role="assistant", content=None, tool_calls=[call])
-            finish = "tool_calls"
+            if name in _offered(optional_params):
+                call = ChatCompletionMessageToolCall(
+                    id=f"call_{uuid.uuid4().hex[:12]}",
+                    type="function",
+                    function=Function(name=name, arguments=arguments.strip() or "{}"),
+                )
+                message = Message(role="assistant", content=None, tool_calls=[call])
+                finish = "tool_calls"
+            else:
+                message = Message(role="assistant", content=f"I have no tool named {name}.")
+                finish = "stop"
         return ModelResponse(
             id=f"chatcmpl-probe-{uuid.uuid4().hex[:12]}",
             created=int(time.time()),
@@ -71,12 +91,12 @@ class ProbeProvider(CustomLLM):
     def completion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> ModelResponse:  # type: ignore[override]
-        return self._answer(model, messages)
+        return self._answer(model, messages, kwargs.get("optional_params") or {})
 
     async def acompletion(
         self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> ModelResponse:  # type: ignore[override]
-        return self._answer(model, messages)
+        return self._answer(model, messages, kwargs.get("optional_params") or {})
 
 
 handler = ProbeProvider()

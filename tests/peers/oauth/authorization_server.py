@@ -22,7 +22,8 @@ RFC 8707: ``resource`` parameters (repeatable) become the token's ``aud`` (one v
 several: a list); a ``resource`` that is not an absolute URI without fragment gets
 ``invalid_target``. Without ``resource`` the audience is the client id, as Authlib does by default.
 
-Run: ``python authorization_server.py --port 0 [--token-lifetime 3] [--issuer-path /tenant1]``.
+Run: ``python authorization_server.py --port 0 [--token-lifetime 3] [--issuer-path /tenant1]
+[--host-name localhost]`` (the host name only changes the URLs; it always binds 127.0.0.1).
 When it serves, it prints one JSON line to stdout: ``{"issuer": ..., "port": ...}``.
 """
 
@@ -516,6 +517,9 @@ def main(argv: list[str] | None = None) -> None:
         type=_parse_client,
         help="a JSON client object (repeatable)",
     )
+    parser.add_argument(
+        "--host-name", default="127.0.0.1", help="the host in the issuer URL (e.g. localhost)"
+    )
     parser.add_argument("--certfile")
     parser.add_argument("--keyfile")
     args = parser.parse_args(argv)
@@ -529,7 +533,7 @@ def main(argv: list[str] | None = None) -> None:
     if path and not path.startswith("/"):
         path = "/" + path
     settings = Settings(
-        base_url=f"{scheme}://127.0.0.1:{port}",
+        base_url=f"{scheme}://{args.host_name}:{port}",
         issuer_path=path,
         token_lifetime=args.token_lifetime,
         metadata=tuple(m.strip() for m in args.metadata.split(",") if m.strip()),

@@ -170,13 +170,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-audience-check", action="store_true")
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--stateless", action="store_true")
+    parser.add_argument(
+        "--host-name", default="127.0.0.1", help="the host in its URLs (it binds 127.0.0.1)"
+    )
     args = parser.parse_args(argv)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}{args.path}"
+    url = f"http://{args.host_name}:{port}{args.path}"
     server = build_server(
         issuer=args.issuer,
         jwks_url=args.jwks_url or f"{args.issuer.rstrip('/')}/jwks",

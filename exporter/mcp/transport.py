@@ -9,15 +9,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from ..probers.auth import classify_challenge
+from ..probers.context import ProbeContext
+from ..probers.failure import Hop, ProbeFailure
+from ..probers.http import Response
+from ..probers.www_authenticate import AuthChallenge
 from ..redact import display_url
 from ..untrusted import clean
 from . import jsonrpc
-from .auth import classify_challenge
-from .context import ProbeContext
-from .failure import Hop, ProbeFailure
-from .http import Response
 from .sse import Event, SSEParser
-from .www_authenticate import bearer_challenge, parse_www_authenticate
 
 ACCEPT_BOTH: Final = "application/json, text/event-stream"
 _SESSION_ID_RE: Final = re.compile(r"^[\x21-\x7e]+$")
@@ -108,14 +108,13 @@ class Transport:
 
 
 def _challenge_failure(
-    ctx: ProbeContext, response: Response, hop: Hop, phase: str, sent_credentials: bool
+    ctx: ProbeContext, response: Response, url: str, hop: Hop, phase: str, sent_credentials: bool
 ) -> ProbeFailure:
-    values = response.headers.get_all("www-authenticate")
-    challenge = bearer_challenge(parse_www_authenticate(values))
-    ctx.extra["www_authenticate"] = values
-    ctx.extra["auth_status"] = response.status
-    ctx.extra["auth_challenge"] = challenge
-    return classify_challenge(ctx, response.status, challenge, hop, phase, sent_credentials)
+    received = AuthChallenge.received(
+        response.status, url, response.headers.get_all("www-authenticate"), sent_credentials
+    )
+    ctx.auth_challenge = received
+    return classify_challenge(ctx, response.status, received.bearer, hop, phase, sent_credentials)
 
 
 def _redirect_note(url: str, location: str) -> str:
@@ -279,7 +278,7 @@ class StreamableHTTP(Transport):
         status = response.status
         if status in (401, 403):
             sent = self.sent_credentials()
-            failure = _challenge_failure(self.ctx, response, self.hop, phase, sent)
+            failure = _challenge_failure(self.ctx, response, self.url, self.hop, phase, sent)
             # The body often names what was refused (a gateway's server list, a scope).
             excerpt = await _error_body(response, self.ctx.redact)
             if excerpt:
@@ -461,7 +460,7 @@ class LegacySSE(Transport):
         ctx.last_status = response.status
         if response.status in (401, 403):
             sent = self.sent_credentials()
-            failure = _challenge_failure(ctx, response, self.hop, phase, sent)
+            failure = _challenge_failure(ctx, response, self.url, self.hop, phase, sent)
             await response.aclose()
             raise failure
         if response.status != 200:

@@ -10,7 +10,17 @@ with the result (turn 2). The answer reveals the listing, the calls and their re
 - chat completions: `choices[0].message.provider_specific_fields` with `mcp_list_tools`,
   `mcp_tool_calls` and `mcp_call_results` (LiteLLM omits `mcp_list_tools` when nothing was listed);
 - responses: `output` items `mcp_tools_fetched` (a JSON list of Python `repr` strings of the tools)
-  and `tool_execution_results` (a JSON string of `[{tool_call_id, name, result}]`).
+  and `tool_execution_results` (a JSON string of `[{tool_call_id, name, result}]`), present only
+  when a tool was called; the top-level `tools` is what LiteLLM offered the model (the server's
+  tools as functions, `[]` when it listed none).
+
+When the answer shows no tools listed (chat without `mcp_list_tools`, which LiteLLM sends whenever
+it listed any; responses without MCP items and with `tools: []`, which is also what LiteLLM's
+string `mock_response` answers), the probe asks the gateway's own MCP endpoint for the server's
+tools (`tools/list` on `/mcp/<server>`, with the key): its `server_outcomes` name why the
+upstream listed nothing (`unreachable`, a 401 to the gateway's credential, ...), exactly as the
+`mcp` prober with a `litellm` block does; a healthy listing there means the model was offered
+nothing although the server works.
 
 LiteLLM 1.106.0 answers every tool and upstream failure with HTTP 200 and the failure as the
 result text, and a model failure on either turn with 500. The failure is placed where it happened:
@@ -39,9 +49,19 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
+from ..mcp.transport import StreamableHTTP
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
-from .litellm import GatewayAnswer, classify_gateway_failure, gateway_headers, tool_error_reason
+from .litellm import (
+    GatewayAnswer,
+    classify_gateway_failure,
+    gateway_headers,
+    name_label,
+    outcome_failure,
+    parse_debug_headers,
+    parse_server_outcomes,
+    tool_error_reason,
+)
 
 GATEWAY_HOP: Final[Hop] = "client_to_gateway"
 UPSTREAM_HOP: Final[Hop] = "gateway_to_upstream"
@@ -74,6 +94,18 @@ class EmbeddedCall:
     mcp_reported: bool = False
     # The answer's own completion status (responses: `status`; chat: `finish_reason`).
     status: str | None = None
+    # Responses: the function tools LiteLLM offered the model (top-level `tools`); None when
+    # `tools` is absent or still holds an unexpanded MCP tool.
+    offered: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayListing:
+    """The gateway's own `tools/list` of the server, asked when the answer listed nothing."""
+
+    tools: list[str]
+    # The upstream's failure as the gateway's server outcomes name it, if any.
+    failure: ProbeFailure | None
 
 
 def _text(value: object) -> str:
@@ -103,8 +135,9 @@ def parse_chat_completion(doc: object) -> EmbeddedCall:
             for t in listed[:_MAX_ITEMS]
             if isinstance(t, dict) and isinstance(t.get("function"), dict)
         ]
-    elif out.mcp_reported:
-        # LiteLLM leaves the key out when the listing came back empty.
+    else:
+        # LiteLLM sends mcp_list_tools whenever it listed a tool (even if none was called), so
+        # a completion without it listed nothing.
         out.listed = []
     if isinstance(calls, list):
         out.calls = [
@@ -148,6 +181,7 @@ def parse_response(doc: object) -> EmbeddedCall:
     if not isinstance(doc, dict):
         return out
     out.status = _text(doc.get("status")) or None
+    out.offered = _offered(doc.get("tools"))
     output = doc.get("output")
     if not isinstance(output, list):
         return out
@@ -166,6 +200,20 @@ def parse_response(doc: object) -> EmbeddedCall:
             out.results = _results(_json(text))
             out.calls = [name for name, _ in out.results]
     return out
+
+
+def _offered(tools: object) -> list[str] | None:
+    """The names of the function tools in a response's `tools`; None if it is not a list or
+    still holds an MCP tool (LiteLLM did not expand it)."""
+    if not isinstance(tools, list):
+        return None
+    names: list[str] = []
+    for tool in tools[:_MAX_ITEMS]:
+        if not isinstance(tool, dict) or tool.get("type") == "mcp":
+            return None
+        if tool.get("type") == "function" and isinstance(tool.get("name"), str):
+            names.append(tool["name"])
+    return names
 
 
 def _json(text: str | None) -> list[Any]:
@@ -231,6 +279,17 @@ def request_body(settings: LiteLLMCompletionProber, nonce: str) -> dict[str, Any
     return body
 
 
+def mcp_url(target: str, server: str) -> str:
+    """The gateway's MCP endpoint of one server (`/mcp/<server>`) under the target's base URL."""
+    parts = urlsplit(target)
+    base = parts.path.rstrip("/")
+    for path in ENDPOINT_PATHS.values():
+        # A target that names the endpoint, with or without /v1 (as endpoint_url accepts).
+        base = base.removesuffix(path).removesuffix(path.removeprefix("/v1"))
+    base = base.removesuffix("/v1")
+    return urlunsplit((parts.scheme, parts.netloc, f"{base}/mcp/{server}", "", ""))
+
+
 def endpoint_url(target: str, endpoint: str) -> str:
     """The endpoint's URL under the gateway's base URL (kept if the target already names it)."""
     path = ENDPOINT_PATHS[endpoint]
@@ -244,6 +303,7 @@ def endpoint_url(target: str, endpoint: str) -> str:
 @dataclass
 class _Findings:
     call: EmbeddedCall | None = None
+    listing: GatewayListing | None = None
     gateway_seconds: float | None = None
     retries: int | None = None
 
@@ -311,7 +371,51 @@ async def _probe(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings:
     ctx.hops[GATEWAY_HOP] = True
     parse = parse_response if settings.endpoint == "responses" else parse_chat_completion
     call = findings.call = parse(doc)
+    if not call.listed and not call.offered:
+        findings.listing = await gateway_listing(ctx, settings, gateway)
     check(ctx, settings, call, nonce, findings)
+
+
+async def gateway_listing(
+    ctx: ProbeContext, settings: LiteLLMCompletionProber, gateway: LiteLLMGateway
+) -> GatewayListing | None:
+    """The server's tools and outcome from the gateway's MCP endpoint (LiteLLM answers a
+    `tools/list` without a session), or None when that cannot be asked."""
+    url = mcp_url(ctx.target, settings.server)
+    headers = gateway_headers(
+        LiteLLMGateway(
+            api_key=gateway.api_key,
+            key_header=gateway.key_header,
+            debug=True,
+            upstream_headers=gateway.upstream_headers,
+        )
+    )
+    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    status = ctx.last_status
+    try:
+        with ctx.step(PHASE_LIST, GATEWAY_HOP):
+            result = await transport.call("tools/list", {}, PHASE_LIST)
+    except (ProbeFailure, OSError) as exc:
+        ctx.log.info("the gateway's own listing of the server failed", error=str(exc)[:200])
+        return None
+    finally:
+        ctx.last_status = status
+    tools = result.get("tools")
+    names = [
+        str(t.get("name"))
+        for t in (tools if isinstance(tools, list) else [])[:_MAX_ITEMS]
+        if isinstance(t, dict)
+    ]
+    outcomes = parse_server_outcomes(result)
+    debug = parse_debug_headers(transport.response_headers)
+    sent = frozenset({name_label(settings.server)} if settings.upstream_headers else set())
+    failure = outcome_failure(outcomes, frozenset(), debug, sent)
+    ctx.log.info(
+        "the gateway's own listing of the server",
+        tools=len(names),
+        outcomes={k: o.status for k, o in sorted(outcomes.items())},
+    )
+    return GatewayListing(names, failure)
 
 
 def _header_number(value: str | None) -> float | None:
@@ -412,16 +516,56 @@ def check(
     """Success only when the tool was listed, called once, and returned the expected result."""
     name = f"{settings.server}-{settings.tool}"
     server = settings.server
-    if settings.endpoint == "responses" and not call.mcp_reported:
-        raise ProbeFailure(
-            GATEWAY_HOP,
-            PHASE_FIRST_TURN,
-            "expectation_failed",
-            "the answer carries no MCP items: LiteLLM did not run the MCP tool (a string "
-            "mock_response answers /v1/responses before any MCP work)",
-        )
-    listed = call.listed or []
-    if not listed:
+    listing = findings.listing
+    if not call.listed and call.offered:
+        # Responses without MCP items: the tools LiteLLM offered the model are its listing.
+        call.listed = list(call.offered)
+    if not call.listed:
+        if listing is not None and listing.failure is not None:
+            # The gateway's own listing names why the upstream listed nothing.
+            call.listed = []
+            ctx.hops[UPSTREAM_HOP] = False
+            failure = listing.failure
+            raise ProbeFailure(
+                UPSTREAM_HOP,
+                PHASE_LIST,
+                failure.reason,
+                f"the gateway offered the model no tools of server {server!r}; {failure.detail}",
+            )
+        responses_without_mcp = settings.endpoint == "responses" and not call.mcp_reported
+        if listing is not None and name in listing.tools:
+            if responses_without_mcp:
+                raise ProbeFailure(
+                    GATEWAY_HOP,
+                    PHASE_FIRST_TURN,
+                    "expectation_failed",
+                    "the answer carries no MCP items although the gateway lists the tool: "
+                    "LiteLLM did not run the MCP tool (a string mock_response answers "
+                    "/v1/responses before any MCP work)",
+                )
+            raise ProbeFailure(
+                GATEWAY_HOP,
+                PHASE_FIRST_TURN,
+                "expectation_failed",
+                f"the gateway lists {name!r} on its MCP endpoint but offered the model no tools "
+                "of the server in this request",
+            )
+        if listing is not None and listing.tools:
+            raise ProbeFailure(
+                UPSTREAM_HOP,
+                PHASE_LIST,
+                "expectation_failed",
+                f"tool {name!r} is not among the {len(listing.tools)} tools the gateway lists",
+            )
+        if listing is None and responses_without_mcp and call.offered is None:
+            raise ProbeFailure(
+                GATEWAY_HOP,
+                PHASE_FIRST_TURN,
+                "expectation_failed",
+                "the answer carries no MCP items: LiteLLM did not run the MCP tool (a string "
+                "mock_response answers /v1/responses before any MCP work)",
+            )
+        call.listed = []
         ctx.hops[UPSTREAM_HOP] = False
         raise ProbeFailure(
             UPSTREAM_HOP,
@@ -430,6 +574,7 @@ def check(
             f"the gateway listed no tools of server {server!r}: the upstream is down or "
             "refused the gateway (an mcp module with a litellm block shows its outcome)",
         )
+    listed = call.listed
     if name not in listed:
         raise ProbeFailure(
             UPSTREAM_HOP,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from ..probers.failure import Hop, ProbeFailure
 from ..untrusted import loads
-from .failure import Hop, ProbeFailure
 
 
 class JSONRPCError(ProbeFailure):

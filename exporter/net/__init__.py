@@ -1,0 +1,21 @@
+"""The network layer: httpx's transport stack (httpcore, h11, h2) under a backend of our own.
+
+Nothing here knows MCP: requests go out, answers come back, and failures are this package's own
+error types (`errors`), which `exporter/probers/failure.py` maps to a probe's hop, phase and reason.
+"""
+
+from .errors import NetError
+from .proxy import ProxySettings
+from .session import Headers, HTTPVersion, Limits, Response, Session
+from .tls import TLSInfo
+
+__all__ = [
+    "HTTPVersion",
+    "Headers",
+    "Limits",
+    "NetError",
+    "ProxySettings",
+    "Response",
+    "Session",
+    "TLSInfo",
+]

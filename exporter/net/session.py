@@ -1,0 +1,529 @@
+"""One probe's HTTP client, on httpcore with our backend.
+
+A `Session` lives for one probe: its requests share connections (HTTP/1.1 keep-alive or one
+HTTP/2 connection per origin), as a real client's session would, and nothing survives into the
+next probe. httpcore's connection pool is used directly rather than through `httpx.AsyncClient`:
+the probe path needs none of the client's conveniences and every microsecond of it is paid per
+target per scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, Union
+from urllib.parse import urljoin, urlsplit
+
+import httpcore
+
+from ..redact import Redactor, header_secrets
+from .backend import AddressCheck, Backend, WireState
+from .decoding import ACCEPT_ENCODING, Decoder, decoder_for
+from .errors import (
+    ConnectionDropped,
+    ConnectRefused,
+    InvalidRequest,
+    InvalidURL,
+    NetError,
+    NotHTTP,
+    ProtocolViolation,
+    ProxyFailed,
+    TooLarge,
+    TooManyRedirects,
+)
+from .proxy import ProxySettings
+from .tls import TLSInfo
+
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
+# Yield to the event loop after this many bytes of a body that arrives all at once.
+_YIELD_EVERY: Final = 65536
+
+HTTPVersion = Literal["auto", "1.1", "2"]
+# Direct connections, or one of httpcore's proxy pools.
+_Pool = Union["_Connections", httpcore.AsyncHTTPProxy, httpcore.AsyncSOCKSProxy]
+# Called with the URL of every request, redirects included, before anything is sent; raises.
+URLCheck = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on what a target may send back."""
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_redirects: int = 5
+
+
+class Headers:
+    """Response headers: case-insensitive, repeated fields kept in order."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        lname = name.lower()
+        for key, value in self._items:
+            if key == lname:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self._items if k == lname]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+
+class Response:
+    """A response whose body is read on demand, decoded, within the session's size cap."""
+
+    def __init__(
+        self, raw: httpcore.Response, method: str, url: str, headers: Headers, limits: Limits
+    ) -> None:
+        self._raw = raw
+        self.method = method
+        self.url = url
+        self.status = raw.status
+        reason = raw.extensions.get("reason_phrase", b"")
+        self.reason = reason.decode("latin-1") if isinstance(reason, bytes) else ""
+        version = raw.extensions.get("http_version", b"HTTP/1.1")
+        self.http_version = version.decode("ascii", "replace") if isinstance(version, bytes) else ""
+        self.headers = headers
+        self._limits = limits
+        self._reading = False
+        self._closed = False
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ('' if absent)."""
+        value = self.headers.get("content-type") or ""
+        return value.split(";", 1)[0].strip().lower()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """Yield the decoded body as it arrives; raises TooLarge past the cap."""
+        if self._reading:
+            raise RuntimeError("body already being read")
+        self._reading = True
+        cap = self._limits.max_body_bytes
+        decoder: Decoder = decoder_for(self.headers.get("content-encoding"))
+        total = 0
+        since_yield = 0
+        try:
+            async for raw in _stream(self._raw):
+                chunk = decoder.decode(raw, cap - total)
+                total += len(chunk)
+                if total > cap:
+                    raise TooLarge(f"response body from {_shown(self.url)} exceeds {cap} bytes")
+                if chunk:
+                    yield chunk
+                # A fast target's whole body is buffered already; let other probes in.
+                since_yield += len(raw) + 512
+                if since_yield >= _YIELD_EVERY:
+                    since_yield = 0
+                    await asyncio.sleep(0)
+            tail = decoder.flush(cap - total)
+            total += len(tail)
+            if total > cap:
+                raise TooLarge(f"response body from {_shown(self.url)} exceeds {cap} bytes")
+            if tail:
+                yield tail
+        except NetError:
+            await self.aclose()
+            raise
+        except httpcore.ReadError as exc:
+            await self.aclose()
+            raise ConnectionDropped(f"connection lost while reading the body: {exc}") from None
+        except httpcore.RemoteProtocolError as exc:
+            await self.aclose()
+            raise _protocol_error(exc) from None
+        await self.aclose()
+
+    async def read(self) -> bytes:
+        """Read the whole body (bounded by the session's cap)."""
+        return b"".join([chunk async for chunk in self.iter_chunks()])
+
+    async def aclose(self) -> None:
+        """Release the connection; an unread body makes httpcore close it."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(httpcore.ReadError, httpcore.RemoteProtocolError, OSError):
+            await self._raw.aclose()
+
+
+async def _stream(raw: httpcore.Response) -> AsyncIterator[bytes]:
+    async for chunk in raw.aiter_stream():
+        yield chunk
+
+
+class _Connections:
+    """Direct connections of one probe, per origin: httpcore's HTTP/1.1 and HTTP/2 connections
+    over our backend's streams, without a pool's bookkeeping.
+
+    A probe sends a handful of requests in turn (the legacy transport's open event stream is the
+    only concurrency), so reuse is simple: an idle connection of the origin if one is left,
+    otherwise a new one. httpcore's pool would add locks, request queues and wrappers per request
+    for cases a probe never has.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        ssl_context: ssl.SSLContext | None,
+        http1: bool,
+        http2: bool,
+        server_name: str | None,
+    ) -> None:
+        self._backend = backend
+        self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
+        self._server_name = server_name
+        self._open: list[httpcore.AsyncConnectionInterface] = []
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        origin = request.url.origin
+        connection = None
+        for candidate in list(self._open):
+            if candidate.is_closed() or (candidate.is_idle() and candidate.has_expired()):
+                self._open.remove(candidate)
+                await candidate.aclose()
+            elif (
+                connection is None
+                and candidate.can_handle_request(origin)
+                and candidate.is_available()
+            ):
+                connection = candidate
+        if connection is None:
+            connection = await self._connect(origin)
+            self._open.append(connection)
+        return await connection.handle_async_request(request)
+
+    async def _connect(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        host = origin.host.decode("ascii")
+        stream = await self._backend.connect_tcp(host, origin.port)
+        if origin.scheme == b"https":
+            context = self._ssl_context or ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1", "h2"] if self._http2 else ["http/1.1"])
+            stream = await stream.start_tls(context, server_hostname=self._server_name or host)
+        ssl_object = stream.get_extra_info("ssl_object")
+        negotiated_h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+        if negotiated_h2 or (self._http2 and not self._http1):
+            return httpcore.AsyncHTTP2Connection(origin=origin, stream=stream)
+        return httpcore.AsyncHTTP11Connection(origin=origin, stream=stream)
+
+    async def aclose(self) -> None:
+        connections, self._open = self._open, []
+        for connection in connections:
+            with contextlib.suppress(OSError, httpcore.NetworkError):
+                await connection.aclose()
+
+
+class Session:
+    """One probe's HTTP client. Not shared between probes."""
+
+    def __init__(
+        self,
+        *,
+        record_phase: Callable[[str, float], None],
+        limits: Limits,
+        ssl_context: ssl.SSLContext | None,
+        server_name: str | None = None,
+        check_address: AddressCheck | None = None,
+        check_url: URLCheck | None = None,
+        http_version: HTTPVersion = "auto",
+        proxy: ProxySettings | None = None,
+        user_agent: str = "mcp-exporter",
+    ) -> None:
+        self.limits = limits
+        self.wire = WireState(record_phase)
+        self._ssl_context = ssl_context
+        self._server_name = server_name
+        self._check_address = check_address
+        self._check_url = check_url
+        self._http_version: HTTPVersion = http_version
+        self._proxy = proxy
+        self._user_agent = user_agent
+        self._pools: dict[tuple[str | None, str], _Pool] = {}
+        # Every credential sent, so the probe's log and notes can be scrubbed of echoes.
+        self.redactor = Redactor()
+        # The HTTP version of the last answer, for probe_http_version.
+        self.http_version: str | None = None
+
+    @property
+    def tls(self) -> TLSInfo | None:
+        return self.wire.tls
+
+    @property
+    def setup_seconds(self) -> float:
+        return self.wire.setup_seconds
+
+    @property
+    def current_setup(self) -> str | None:
+        return self.wire.current_setup
+
+    @property
+    def last_data_at(self) -> float:
+        return self.wire.last_data_at
+
+    @property
+    def connections_opened(self) -> int:
+        return self.wire.connections_opened
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+        follow_redirects: bool = False,
+        within_origin: bool = False,
+    ) -> Response:
+        """Send one request and return once the status line and headers have arrived.
+
+        With `follow_redirects`, redirects are followed up to the redirect cap. With
+        `within_origin` too, only a redirect that keeps the origin and the method is followed
+        (a trailing-slash normalisation, say); any other is returned for the caller to report,
+        so that credentials and the message never go where the module did not send them.
+        """
+        for _ in range(self.limits.max_redirects + 1):
+            response = await self._send(method, url, headers, body)
+            location = response.headers.get("location")
+            if not (follow_redirects and response.status in _REDIRECT_CODES and location):
+                return response
+            try:
+                next_url = urljoin(url, location)
+                same_origin = _origin(next_url) == _origin(url)
+            except (ValueError, InvalidURL):
+                next_url, same_origin = "", False
+            next_method, next_body = method, body
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                next_method, next_body = "GET", None
+            if not next_url or (within_origin and not (same_origin and next_method == method)):
+                return response
+            await response.aclose()
+            url, method, body = next_url, next_method, next_body
+        raise TooManyRedirects(f"more than {self.limits.max_redirects} redirects")
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+    ) -> Response:
+        scheme, host, port = _origin(url)
+        if self._check_url is not None:
+            self._check_url(url)
+        proxy_url = self._proxy.for_url(url) if self._proxy is not None else None
+        if proxy_url is not None and self._check_address is not None:
+            await _check_proxied_target(self._check_address, url, host, port)
+        self.wire.urls[(host, port)] = url
+        request_headers = self._headers(host, port, scheme, headers, body)
+        extensions: dict[str, object] = {}
+        if self._server_name:
+            extensions["sni_hostname"] = self._server_name
+        try:
+            request = httpcore.Request(
+                method.encode("ascii"),
+                url,
+                headers=request_headers,
+                content=body if body is not None else b"",
+                extensions=extensions,
+            )
+        except (UnicodeError, ValueError, TypeError) as exc:
+            raise InvalidURL(f"{_shown(url)} cannot be requested: {exc}") from None
+        pool = self._pool(proxy_url, scheme)
+        try:
+            raw = await pool.handle_async_request(request)
+        except NetError:
+            raise
+        except httpcore.ProxyError as exc:
+            raise ProxyFailed(f"the proxy refused the tunnel: {exc}") from None
+        except httpcore.UnsupportedProtocol as exc:
+            raise InvalidURL(f"{_shown(url)}: {exc}") from None
+        except httpcore.LocalProtocolError as exc:
+            raise InvalidRequest(f"the request cannot be sent: {exc}") from None
+        except httpcore.RemoteProtocolError as exc:
+            raise _protocol_error(exc) from None
+        except (httpcore.ReadError, httpcore.WriteError) as exc:
+            raise ConnectionDropped(f"connection lost: {exc or type(exc).__name__}") from None
+        except httpcore.ConnectError as exc:
+            raise ConnectRefused(f"connect failed: {exc}") from None
+        items = [(k.decode("latin-1").lower(), v.decode("latin-1").strip()) for k, v in raw.headers]
+        size = sum(len(k) + len(v) + 4 for k, v in items)
+        response = Response(raw, method, url, Headers(items), self.limits)
+        self.http_version = response.http_version
+        if size > self.limits.max_header_bytes:
+            await response.aclose()
+            raise TooLarge(
+                f"response headers from {_shown(url)} exceed {self.limits.max_header_bytes} bytes"
+            )
+        declared = response.headers.get("content-length")
+        encoding = (response.headers.get("content-encoding") or "identity").strip().lower()
+        cap = self.limits.max_body_bytes
+        # Refused before reading: a body announced past the cap is never waited for. (h11 has
+        # already refused a Content-Length that is not ASCII digits or that conflicts.)
+        announced = declared is not None and declared.isascii() and declared.isdigit()
+        if announced and encoding == "identity" and int(str(declared)) > cap:
+            await response.aclose()
+            raise TooLarge(f"Content-Length {declared} from {_shown(url)} exceeds {cap} bytes")
+        return response
+
+    def _headers(
+        self,
+        host: str,
+        port: int,
+        scheme: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+    ) -> list[tuple[bytes, bytes]]:
+        host_header = host if ":" not in host else f"[{host}]"
+        if port != DEFAULT_PORTS[scheme]:
+            host_header = f"{host_header}:{port}"
+        out = [(b"Host", host_header.encode("idna" if not host_header.isascii() else "ascii"))]
+        names = set()
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            if any(c in name or c in value for c in "\r\n\0"):
+                raise InvalidRequest(f"header {name[:60]!r} contains a line break")
+            lname = name.lower()
+            names.add(lname)
+            for secret in header_secrets(name, value):
+                self.redactor.add(secret)
+            out.append((name.encode("latin-1", "replace"), value.encode("latin-1", "replace")))
+        if "user-agent" not in names:
+            out.append((b"User-Agent", self._user_agent.encode("latin-1", "replace")))
+        if "accept-encoding" not in names:
+            out.append((b"Accept-Encoding", ACCEPT_ENCODING.encode()))
+        if body is not None:
+            out.append((b"Content-Length", str(len(body)).encode()))
+        return out
+
+    def _pool(self, proxy_url: str | None, scheme: str) -> _Pool:
+        key = (proxy_url, scheme if proxy_url is not None else "")
+        existing = self._pools.get(key)
+        if existing is not None:
+            return existing
+        version = self._http_version
+        http1, http2 = version != "2", version != "1.1"
+        pool: _Pool
+        if proxy_url is None:
+            backend = Backend(self.wire, self._check_address, require_http2=version == "2")
+            pool = _Connections(backend, self._ssl_context, http1, http2, self._server_name)
+        else:
+            assert self._proxy is not None
+            parts = urlsplit(proxy_url)
+            proxy_port = parts.port or DEFAULT_PORTS.get(parts.scheme, 1080)
+            backend = Backend(
+                self.wire,
+                self._check_address,
+                require_http2=version == "2",
+                proxy=(parts.hostname or "", proxy_port),
+            )
+            auth = self._proxy.auth
+            if auth is not None:
+                self.redactor.add(auth[1])
+            bare = f"{parts.scheme}://{_bracket(parts.hostname or '')}:{proxy_port}"
+            if parts.scheme in ("socks5", "socks5h"):
+                pool = httpcore.AsyncSOCKSProxy(
+                    bare,
+                    proxy_auth=auth,
+                    ssl_context=self._ssl_context,
+                    http1=http1,
+                    http2=http2,
+                    network_backend=backend,
+                )
+            else:
+                pool = httpcore.AsyncHTTPProxy(
+                    bare,
+                    proxy_auth=auth,
+                    ssl_context=self._ssl_context,
+                    http1=http1,
+                    http2=http2,
+                    network_backend=backend,
+                    # A forwarded request's connection is not reused: proxies such as tinyproxy
+                    # close it after each answer without saying so, and a POST sent on a
+                    # connection closing under it could not be sent again. CONNECT tunnels
+                    # (https targets) stay open for the whole probe, like a direct connection.
+                    keepalive_expiry=0.0 if scheme == "http" else None,
+                )
+        self._pools[key] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        """Close every connection this session opened."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            with contextlib.suppress(OSError, httpcore.NetworkError):
+                await pool.aclose()
+
+
+async def _check_proxied_target(check: AddressCheck, url: str, host: str, port: int) -> None:
+    """Through a proxy the target's address is the proxy's business, but the policy still holds.
+
+    An address literal is checked as it is; a name is resolved here and every address checked
+    when it resolves (a proxy network may have no local DNS: then the URL rules alone apply).
+    """
+    from .backend import _resolve  # the same resolver the direct path uses
+
+    try:
+        addresses = await _resolve(asyncio.get_running_loop(), host, port)
+    except NetError:
+        return
+    for ip in addresses:
+        check(url, host, ip, port)
+
+
+def _protocol_error(exc: Exception) -> NetError:
+    text = str(exc) or type(exc).__name__
+    if "disconnected without sending a response" in text or "peer closed" in text.lower():
+        return ConnectionDropped(
+            "the server closed the connection after the request went out, before answering"
+        )
+    if "buffer too long" in text.lower():
+        return TooLarge("response headers or framing exceed the HTTP parser's 100 KiB limit")
+    if "status line" in text.lower() or "h11 only supports" in text.lower():
+        return NotHTTP(f"the server did not answer with HTTP: {text.splitlines()[0][:120]}")
+    return ProtocolViolation(f"invalid HTTP answer: {text.splitlines()[0][:200]}")
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"invalid URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidURL(f"unsupported URL scheme {parts.scheme[:20]!r}")
+    host = parts.hostname
+    if not host:
+        raise InvalidURL("URL has no host")
+    return scheme, host, port or DEFAULT_PORTS[scheme]
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _shown(url: str) -> str:
+    """A URL for messages: no userinfo, no query."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"[:200]
