@@ -1045,6 +1045,43 @@ SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
         "content[0].type: 'video' is not a content type in 2025-11-25",
     ),
     (
+        "tool_output_schema_not_an_object",
+        {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[0].outputSchema: not an object (a string)",
+    ),
+    (
+        # outputSchema is not a member of 2025-03-26's Tool: ignored there.
+        "tool_output_schema_before_its_revision",
+        {
+            **_init(protocolVersion="2025-03-26"),
+            "tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}},
+        },
+        "",
+        "",
+        "",
+    ),
+    (
+        "resource_link_before_its_revision",
+        {
+            **_init(protocolVersion="2025-03-26"),
+            "tools/call": {
+                "result": {"content": [{"type": "resource_link", "uri": "a:b", "name": "n"}]}
+            },
+        },
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].type: 'resource_link' is not a content type in 2025-03-26",
+    ),
+    (
+        "server_website_url_not_a_string",
+        _init(serverInfo={"name": "s", "version": "1", "websiteUrl": 1}),
+        "initialize",
+        "initialize_invalid",
+        "serverInfo.websiteUrl: not a string (a number)",
+    ),
+    (
         "server_info_version_missing",
         _init(serverInfo={"name": "s"}),
         "initialize",
