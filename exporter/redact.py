@@ -110,7 +110,7 @@ class Redactor:
 
 
 # A cut piece of a secret is recognised by this many of its first or last characters.
-_FRAGMENT: Final = 8
+_FRAGMENT: Final = 12
 
 
 def _mask_pieces(text: str, secret: str, *, from_start: bool) -> str:
