@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import generate_latest
 
-from . import __version__
-from .config import ConfigError, RuntimeConfig, load, masked_dump
+from . import __version__, pages
+from .config import ConfigError, RuntimeConfig, load, masked_dump, module_yaml
 from .history import History
 from .metrics import CONTENT_TYPE, ExporterMetrics
 from .probe import (
@@ -30,8 +30,10 @@ from .probe import (
     display_target,
     effective_timeout,
     parse_target,
+    replay_of,
     run_probe,
 )
+from .sd import NoTargets, ServiceDiscovery
 from .untrusted import encodable
 from .web_config import (
     SwappableTLSContext,
@@ -71,6 +73,7 @@ class State:
     settings: Settings
     metrics: ExporterMetrics
     history: History
+    sd: ServiceDiscovery
     config: RuntimeConfig | None = None
     web_config: WebConfig | None = None
     tls: SwappableTLSContext | None = None
@@ -137,6 +140,7 @@ class State:
     def _apply(self, config: RuntimeConfig, web_config: WebConfig | None) -> None:
         self.config = config
         self.web_config = web_config
+        self.sd.forget_removed(config)
         self.settled.set()
         if self.tls is not None and web_config is not None and web_config.tls_context:
             self.tls.current = web_config.tls_context
@@ -192,6 +196,22 @@ def _text(body: str, status: int = 200) -> web.Response:
     )
 
 
+def _html(body: str) -> web.Response:
+    """A page for a browser; its policy allows no script, whatever a target put in the text."""
+    response = web.Response(
+        body=encodable(body).encode(), content_type="text/html", charset="utf-8"
+    )
+    response.headers["Content-Security-Policy"] = pages.CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # The same URL answers text to curl and HTML to a browser.
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _wants_html(request: web.Request) -> bool:
+    return pages.prefers_html(request.headers.get("Accept"))
+
+
 async def handle_probe(request: web.Request) -> web.Response:
     """GET /probe?target=&module=[&debug=true]"""
     state = request.app[STATE]
@@ -237,6 +257,7 @@ async def handle_probe(request: web.Request) -> web.Response:
         reason=outcome.reason,
         duration=outcome.duration,
         log=outcome.log,
+        replay=replay_of(outcome),
     )
     failure = outcome.failure
     logger.info(
@@ -250,10 +271,43 @@ async def handle_probe(request: web.Request) -> web.Response:
         duration_seconds=round(outcome.duration, 6),
     )
     if query.get("debug", "").lower() == "true":
+        if _wants_html(request):
+            return _html(
+                pages.probe_page(
+                    title=f"Probe of {shown}",
+                    target=shown,
+                    module=module_name,
+                    success=outcome.success,
+                    duration=outcome.duration,
+                    log=outcome.log,
+                    hops=dict(outcome.context.hops),
+                    notes=outcome.context.notes,
+                    metrics=outcome.registry.render(),
+                    module_config=module_yaml(module.config),
+                )
+            )
         return _text(debug_output(outcome, module))
     return web.Response(
         body=encodable(outcome.registry.render()).encode(), headers={"Content-Type": CONTENT_TYPE}
     )
+
+
+async def handle_sd(request: web.Request) -> web.Response:
+    """GET /sd?source=NAME: Prometheus HTTP service discovery (http_sd_configs)."""
+    state = request.app[STATE]
+    config = await state.loaded_config()
+    if config is None:
+        return _text("no configuration is loaded\n", 503)
+    name = request.query.get("source", "")
+    if not name:
+        return _text("source parameter is missing\n", 400)
+    if name not in config.config.service_discovery.litellm:
+        return _text(f"unknown source {name[:100]!r}\n", 404)
+    try:
+        targets = await state.sd.targets(name, config)
+    except NoTargets as exc:
+        return _text(f"{exc}\n", 503)
+    return web.json_response(targets)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -281,6 +335,17 @@ async def handle_logs(request: web.Request) -> web.Response:
     record = request.app[STATE].history.get(int(raw))
     if record is None:
         return _text(f"probe {raw} is not among the recent probes\n", 404)
+    if _wants_html(request):
+        return _html(
+            pages.probe_page(
+                title=f"Probe {record.id}",
+                target=record.target,
+                module=record.module,
+                success=record.success,
+                duration=record.duration,
+                log=record.probe_log,
+            )
+        )
     return _text(record.log)
 
 
@@ -317,6 +382,20 @@ async def handle_landing(request: web.Request) -> web.Response:
         return _text(NOT_LOADED, 503)
     esc = html.escape
     example = state.settings.demo_target or "http://127.0.0.1:9676/mcp"
+    if _wants_html(request):
+        return _html(
+            pages.landing_page(
+                version=__version__,
+                config_source=config.source,
+                reload_error=state.last_reload_error,
+                modules=[
+                    pages.ModuleLine(name, m.config.prober, m.config.timeout)
+                    for name, m in config.modules.items()
+                ],
+                example_target=example,
+                records=state.history.recent(),
+            )
+        )
     target = quote(example, safe="")
     modules = "".join(
         f'<li><a href="probe?target={target}&amp;module={quote(name)}">{esc(name)}</a>'
@@ -362,10 +441,12 @@ def create_app(settings: Settings, *, load_config: bool = True) -> web.Applicati
     without, the caller serves first and awaits `app[STATE].load_initial()`; until then
     /-/healthy and /-/ready (503) answer, and every other request waits for the config."""
     web_config = settings.web_config
+    metrics = ExporterMetrics()
     state = State(
         settings,
-        ExporterMetrics(),
+        metrics,
         History(settings.history_size),
+        ServiceDiscovery(metrics),
         web_config=web_config,
         tls=swappable(web_config.tls_context)
         if web_config is not None and web_config.tls_context is not None
@@ -388,6 +469,7 @@ def create_app(settings: Settings, *, load_config: bool = True) -> web.Applicati
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/config", handle_config)
     app.router.add_get("/logs", handle_logs)
+    app.router.add_get("/sd", handle_sd)
     app.router.add_post("/-/reload", handle_reload)
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)

@@ -466,6 +466,9 @@ class LiteLLMGateway(_Model):
     ignore_upstreams: list[ServerName] = Field(default_factory=list)
     # Names for the hashed server ids of x-mcp-debug-auth-resolutions (id: name).
     server_ids: dict[ServerId, ServerName] = Field(default_factory=dict)
+    # Name the ids not in server_ids from the gateway's own list (GET /v1/mcp/server on the
+    # target's origin), one extra request when the answer has per-server resolutions.
+    resolve_server_ids: bool = False
     direct_probe: LiteLLMDirectProbe | None = None
 
     @model_validator(mode="after")
@@ -492,6 +495,9 @@ class MCPProber(_Model):
     headers: dict[str, Secret] = Field(default_factory=dict)
     bearer_token: Secret | None = None
     delete_session: bool = True
+    # Active spec rules (probe_mcp_spec_deviation): a ping with an unsupported
+    # MCP-Protocol-Version, one with a foreign Origin, and one with the deleted session's id.
+    spec_checks: bool = False
     oauth2: OAuth2ClientCredentials | None = None
     discovery_on_auth_failure: bool = False
     litellm: LiteLLMGateway | None = None
@@ -633,6 +639,17 @@ class LiteLLMCompletionProber(_Model):
         return self
 
 
+class LiteLLMHealthProber(_Model):
+    """The gateway's own health view of each MCP server: `/v1/mcp/server/health`, named by
+    `/v1/mcp/server`. The target is the gateway's base URL."""
+
+    # The gateway key, sent as `<key_header>: Bearer <api_key>`; null: no key (LiteLLM refuses).
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+
 class PolicyRule(_Model):
     """One allow or deny rule; every field given must match."""
 
@@ -676,16 +693,23 @@ class TargetPolicyConfig(_Model):
 class Module(_Model):
     """One probe module, as in blackbox_exporter."""
 
-    prober: Literal["mcp", "discovery", "litellm_completion"]
+    prober: Literal["mcp", "discovery", "litellm_completion", "litellm_health"]
     timeout: Duration = 10.0
     # Narrows the global target_policy for this module.
     target_policy: TargetPolicyConfig | None = None
     mcp: MCPProber = Field(default_factory=MCPProber)
     discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
     litellm_completion: LiteLLMCompletionProber | None = None
+    litellm_health: LiteLLMHealthProber | None = None
 
     @model_validator(mode="after")
     def _blocks(self) -> Module:
+        if self.prober == "litellm_health" and self.litellm_health is None:
+            raise ValueError("prober litellm_health needs a litellm_health block")
+        if self.prober != "litellm_health" and self.litellm_health is not None:
+            raise ValueError(
+                f"the litellm_health block belongs to prober litellm_health, not {self.prober}"
+            )
         if self.prober != "mcp" and "mcp" in self.model_fields_set:
             raise ValueError(f"the mcp block belongs to prober mcp, not {self.prober}")
         if self.prober == "litellm_completion" and self.litellm_completion is None:
@@ -723,6 +747,8 @@ class Module(_Model):
         """The TLS settings of the module's prober block."""
         if self.litellm_completion is not None:
             return self.litellm_completion.tls_config
+        if self.litellm_health is not None:
+            return self.litellm_health.tls_config
         return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
 
     @property
@@ -737,7 +763,45 @@ class Module(_Model):
         """The limits of the module's prober block."""
         if self.litellm_completion is not None:
             return self.litellm_completion.limits
+        if self.litellm_health is not None:
+            return self.litellm_health.limits
         return self.discovery.limits if self.prober == "discovery" else self.mcp.limits
+
+
+SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class LiteLLMSource(_Model):
+    """A LiteLLM gateway whose MCP servers `/sd?source=NAME` offers Prometheus as targets."""
+
+    # The gateway's base URL (where /v1/mcp/server and the MCP endpoints are).
+    url: str
+    # The key, sent as `<key_header>: Bearer <api_key>`; it decides which servers are listed.
+    api_key: Secret | None = None
+    key_header: Literal["x-litellm-api-key", "authorization"] = "x-litellm-api-key"
+    # Each target's URL: the gateway's per-server MCP endpoint in this layout.
+    layout: Literal["mcp/{server}", "{server}/mcp"] = "mcp/{server}"
+    # How long a fetched list is served before the gateway is asked again.
+    refresh_interval: Duration = 60.0
+    timeout: Duration = 10.0
+    tls_config: TLSConfig = Field(default_factory=TLSConfig)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http(s) URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("url must not have a query, fragment or credentials")
+        return value.rstrip("/")
+
+
+class ServiceDiscovery(_Model):
+    """Sources of Prometheus HTTP service discovery (`/sd?source=NAME`)."""
+
+    litellm: dict[SourceName, LiteLLMSource] = Field(default_factory=dict)
 
 
 class Config(_Model):
@@ -745,6 +809,7 @@ class Config(_Model):
 
     modules: dict[str, Module]
     target_policy: TargetPolicyConfig = Field(default_factory=TargetPolicyConfig)
+    service_discovery: ServiceDiscovery = Field(default_factory=ServiceDiscovery)
 
     @field_validator("modules")
     @classmethod
@@ -780,6 +845,8 @@ class RuntimeConfig:
     source: str
     config: Config
     modules: Mapping[str, RuntimeModule]
+    # The TLS context of each service-discovery source, by name.
+    sd_ssl_contexts: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
 
 
 _BRANCH_NAMES: Final = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
@@ -872,9 +939,22 @@ def parse(text: str, source: str) -> RuntimeConfig:
             proxy=proxy,
             secrets=tuple(secret for _where, secret in _secrets(module, "")),
         )
+    sd_contexts: dict[str, ssl.SSLContext] = {}
+    for name, sd_source in config.service_discovery.litellm.items():
+        where = f"service_discovery.litellm.{name}"
+        problems += [
+            f"{at}: {problem}"
+            for at, secret in _secrets(sd_source, where)
+            if (problem := secret.check()) is not None
+        ]
+        try:
+            sd_key = (sd_source.tls_config, "1.1")
+            sd_contexts[name] = contexts.get(sd_key) or sd_source.tls_config.build()
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"{where}.tls_config: cannot load certificates: {exc}")
     if problems:
         raise ConfigError(source, problems)
-    return RuntimeConfig(source, config, modules)
+    return RuntimeConfig(source, config, modules, sd_contexts)
 
 
 def _secrets(model: Any, where: str) -> Iterator[tuple[str, Secret]]:
@@ -943,6 +1023,17 @@ def _mask(data: Any, model: Any) -> Any:
     if isinstance(data, Path):
         return str(data)
     return data
+
+
+def hidden_secret_values(model: Any) -> list[str]:
+    """The current values of the Secrets read from files or the environment (inline values of
+    ordinary headers are shown in /config, so they are not hidden)."""
+    found: list[str] = []
+    for _where, secret in _secrets(model, ""):
+        if secret.value is None:
+            with contextlib.suppress(OSError, KeyError):
+                found.append(secret.reveal())
+    return found
 
 
 def secret_values(model: Any) -> list[str]:

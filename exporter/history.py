@@ -23,6 +23,22 @@ def _logfmt_value(value: Any) -> str:
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One timed phase of a probe on one hop, for the waterfall of the HTML pages.
+
+    `start` and `end` are seconds since the probe began; `seconds` is the phase's own time as
+    probe_mcp_phase_duration_seconds counts it (a step's time excludes connection set-up done
+    inside it, which has spans of its own).
+    """
+
+    hop: str
+    phase: str
+    start: float
+    end: float
+    seconds: float
+
+
 @dataclass
 class ProbeLog:
     """Log entries of one probe, kept for debug output and /logs (bounded).
@@ -37,6 +53,15 @@ class ProbeLog:
     dropped: int = 0
     # Applied to every rendered line: scrubs credentials echoed back by a target.
     redactor: Callable[[str], str] | None = None
+    spans: list[Span] = field(default_factory=list)
+    max_spans: int = 200
+
+    def span(self, hop: str, phase: str, start: float, end: float, seconds: float) -> None:
+        """Record a timed phase (times from time.time(), turned into offsets here)."""
+        if len(self.spans) < self.max_spans:
+            self.spans.append(
+                Span(hop, phase, start - self.started, end - self.started, max(0.0, seconds))
+            )
 
     def _add(self, level: str, msg: str, fields: dict[str, Any]) -> None:
         if len(self.entries) >= self.max_lines:
@@ -91,11 +116,13 @@ class ProbeRecord:
     reason: str
     duration: float
     probe_log: ProbeLog
+    replay: Callable[[], str] | None = None
 
     @property
     def log(self) -> str:
-        """The probe's log, rendered now."""
-        return self.probe_log.text()
+        """The probe's log, rendered now, followed by its curl replay."""
+        replay = self.replay() if self.replay is not None else ""
+        return self.probe_log.text() + (f"\nReplay:\n{replay}" if replay else "")
 
 
 class History:
@@ -115,12 +142,13 @@ class History:
         reason: str,
         duration: float,
         log: ProbeLog,
+        replay: Callable[[], str] | None = None,
     ) -> int:
         """Record a probe; returns its id."""
         probe_id = self._next_id
         self._next_id += 1
         self._records.append(
-            ProbeRecord(probe_id, started, module, target, success, reason, duration, log)
+            ProbeRecord(probe_id, started, module, target, success, reason, duration, log, replay)
         )
         return probe_id
 

@@ -182,3 +182,28 @@ class ExporterMetrics:
             "Probe requests turned away because the concurrency limit was reached.",
             registry=self.registry,
         )
+        self.sd_refreshes = Counter(
+            "mcp_exporter_sd_refreshes",
+            "Service-discovery refreshes of each source's target list, by result.",
+            ["source", "result"],
+            registry=self.registry,
+        )
+        self.sd_last_refresh_successful = Gauge(
+            "mcp_exporter_sd_last_refresh_successful",
+            "Whether the last refresh of the source succeeded (1) or failed (0, the last good "
+            "list is served).",
+            ["source"],
+            registry=self.registry,
+        )
+        self.sd_last_success_timestamp = Gauge(
+            "mcp_exporter_sd_last_success_timestamp_seconds",
+            "Time of the source's last successful refresh, in Unix seconds.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.sd_targets = Gauge(
+            "mcp_exporter_sd_targets",
+            "Targets in the source's last good list.",
+            ["source"],
+            registry=self.registry,
+        )

@@ -15,12 +15,15 @@ from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
 from .probers.context import ProbeContext
+from .probers.deviations import write_deviations
 from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, failure_from
 from .probers.litellm import probe_litellm
 from .probers.litellm_completion import probe_litellm_completion
+from .probers.litellm_health import probe_litellm_health
 from .probers.mcp import probe_mcp
 from .redact import Redactor, display_url
+from .replay import render as render_replay
 from .untrusted import clean
 
 ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
@@ -29,6 +32,7 @@ PROBERS: Final[dict[str, ProbeFn]] = {
     "mcp": probe_mcp,
     "discovery": probe_discovery,
     "litellm_completion": probe_litellm_completion,
+    "litellm_health": probe_litellm_health,
 }
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0
@@ -249,6 +253,7 @@ def _finish_registry(
                 1 if ctx.steps["session_delete"] else 0,
                 {"step": "session_delete"},
             )
+        write_deviations(ctx)
     write_oauth_metrics(ctx)
     if ctx.last_status is not None:
         reg.set("probe_http_status_code", "Last HTTP status code from the target.", ctx.last_status)
@@ -286,9 +291,21 @@ def _finish_registry(
             )
 
 
+def replay_of(outcome: ProbeOutcome) -> Callable[[], str]:
+    """The probe's curl replay, rendered when asked for (most probes' never are). Holds only
+    what it needs, not the probe's context, so a kept history stays small."""
+    requests = tuple(outcome.context.requests)
+    module = outcome.context.module.config
+    timeout = outcome.context.timeout
+    scrub = outcome.log.redactor or (lambda text: text)
+    return lambda: render_replay(requests, module, timeout, scrub)
+
+
 def debug_output(outcome: ProbeOutcome, module: RuntimeModule) -> str:
-    """The text /probe?debug=true returns: log, metrics, module config with secrets masked."""
+    """The text /probe?debug=true returns: log, metrics, module config with secrets masked, and
+    the curl commands that replay the probe."""
     notes = "".join(f"- {n}\n" for n in outcome.context.notes)
+    replay = replay_of(outcome)()
     return (
         "Logs for the probe:\n"
         f"{outcome.log.text()}\n"
@@ -296,5 +313,5 @@ def debug_output(outcome: ProbeOutcome, module: RuntimeModule) -> str:
         + "Metrics that would have been returned:\n"
         f"{outcome.registry.render()}\n"
         f"Module configuration ({module.name}):\n"
-        f"{module_yaml(module.config)}"
+        f"{module_yaml(module.config)}" + (f"\nReplay:\n{replay}" if replay else "")
     )

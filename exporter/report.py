@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any, Final
 
-from .probe import ProbeOutcome, display_target
+from .probe import ProbeOutcome, display_target, replay_of
 from .probers.failure import HOPS
+from .probers.findings import ServerInfo
 from .untrusted import clean, encodable, map_strings
 
-# Longest text of one report field or line; a target's text beyond it is cut (with an ellipsis).
-_MAX_FIELD_CHARS: Final = 4000
+# Longest text of one report field or line (the replay script is one field); a target's text
+# beyond it is cut, with an ellipsis.
+_MAX_FIELD_CHARS: Final = 65536
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
     "connect_refused": "Nothing listens there: is the server running, and on this port and "
@@ -108,16 +111,18 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         },
         "phases": {k: round(v, 6) for k, v in ctx.phase_seconds.items()},
         "steps": dict(ctx.steps),
-        "server": {k: v for k, v in ctx.extra.get("server", {}).items() if k != "capabilities"},
+        "server": _server(ctx.mcp.server),
         "hops": {
             hop: value == 1
             for hop in HOPS
             if (value := outcome.registry.value("probe_hop_success", {"hop": hop})) is not None
         },
-        "litellm": ctx.extra.get("litellm"),
-        "completion": ctx.extra.get("completion"),
+        "litellm": asdict(ctx.gateway) if ctx.gateway is not None else None,
+        "completion": asdict(ctx.completion) if ctx.completion is not None else None,
+        "litellm_health": ctx.gateway_health,
         "notes": list(ctx.notes),
         "log": outcome.log.lines,
+        "replay": replay_of(outcome)(),
     }
     redact = outcome.redact
     # Bounded after redaction (a cut cannot split a secret): a server name can be megabytes.
@@ -177,10 +182,28 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
             f"{completion['tool']}: listed {'-' if listed is None else listed} tools, called "
             f"{'-' if calls is None else calls} times"
         )
+    for server, status in (data["litellm_health"] or {}).items():
+        lines.append(f"  health      {server:<22} {status}")
     for hop, ok in data["hops"].items():
         lines.append(f"  hop         {hop:<22} {'ok' if ok else 'FAILED'}")
     for note in data["notes"]:
         lines.append(f"  note        {note}")
+    if data["replay"]:
+        lines += [""]
+        # The replay is shell-quoted already; target text in it is cleaned like every line.
+        lines += data["replay"].rstrip("\n").split("\n")
     # Server names, details and notes are a target's text: no control character reaches the
     # terminal (escape sequences), and each stays on its line.
     return "".join(f"{clean(line, _MAX_FIELD_CHARS, one_line=True)}\n" for line in lines)
+
+
+def _server(server: ServerInfo | None) -> dict[str, str]:
+    """The server as the report shows it (capabilities are in the metrics)."""
+    if server is None:
+        return {}
+    return {
+        "name": server.name,
+        "version": server.version,
+        "protocol_version": server.protocol_version,
+        "transport": server.transport,
+    }

@@ -24,6 +24,9 @@ ALERTS = {
     "MCPProbeScrapeFailing": "mcp-exporter-overview",
     "MCPProbePhaseSlow": "mcp-exporter-target",
     "MCPToolListChanged": "mcp-exporter-target",
+    "MCPToolListGrew": "mcp-exporter-target",
+    "MCPToolSchemaInvalid": "mcp-exporter-target",
+    "MCPSpecDeviation": "mcp-exporter-target",
     "MCPProtocolVersionBelowFloor": "mcp-exporter-target",
     "MCPCertificateExpiringSoon": "mcp-exporter-overview",
     "MCPCertificateExpiringVerySoon": "mcp-exporter-target",
@@ -32,11 +35,13 @@ ALERTS = {
     "MCPGatewayAuthMisconfigured": "mcp-exporter-gateway-auth",
     "MCPUpstreamHopDown": "mcp-exporter-gateway-auth",
     "MCPGatewayUpstreamNotOk": "mcp-exporter-gateway-auth",
+    "MCPGatewayServerUnhealthy": "mcp-exporter-gateway-auth",
     "MCPOAuthDiscoveryBroken": "mcp-exporter-gateway-auth",
     "MCPOAuthTokenFetchFailing": "mcp-exporter-gateway-auth",
     "MCPOAuthPKCEUnsupported": "mcp-exporter-gateway-auth",
     "MCPOAuthRegistrationMissing": "mcp-exporter-gateway-auth",
     "MCPExporterConfigReloadFailed": "mcp-exporter-overview",
+    "MCPServiceDiscoveryFailing": "mcp-exporter-overview",
     "MCPExporterDown": "mcp-exporter-overview",
     "MCPExporterNotScraped": "mcp-exporter-overview",
 }
@@ -100,12 +105,16 @@ def test_every_promised_alert_exists_once() -> None:
 
 
 def test_recording_rules_give_the_error_ratio_over_every_slo_window() -> None:
-    """One recording rule per window of the burn-rate pairs, each the failed fraction of probes."""
+    """Per window of the burn-rate pairs, one recording rule for the failed fraction of probes and
+    one for the number of probes (how much of the window a target's history fills)."""
     records = {r["record"]: r["expr"] for r in all_rules() if "record" in r}
-    assert sorted(records) == sorted(f"target:probe_success:error_ratio{w}" for w in SLO_WINDOWS)
-    for window in SLO_WINDOWS:
-        expr = records[f"target:probe_success:error_ratio{window}"]
-        assert expr == f'1 - avg_over_time(probe_success{{job=~"mcp_probe.*"}}[{window}])'
+    ratios = {f"target:probe_success:error_ratio{w}": w for w in SLO_WINDOWS}
+    samples = {f"target:probe_success:samples{w}": w for w in SLO_WINDOWS}
+    assert sorted(records) == sorted(ratios | samples)
+    for name, window in ratios.items():
+        assert records[name] == f'1 - avg_over_time(probe_success{{job=~"mcp_probe.*"}}[{window}])'
+    for name, window in samples.items():
+        assert records[name] == f'count_over_time(probe_success{{job=~"mcp_probe.*"}}[{window}])'
 
 
 def test_burn_rate_alerts_are_the_sre_workbook_pairs() -> None:

@@ -1,10 +1,12 @@
 """Discovery after an auth failure starts from the challenge the failed request received.
 
-The peer is an SDK MCP server (tests/peers/upstreams.py, kind `listauth`) that answers
-`initialize` without a token and wants one only for `tools/list` and `tools/call`; its 401 names
-`resource_metadata` at a URL no well-known lookup finds, and `scope="mcp:tools"`. A client that
-started over with a fresh unauthenticated `initialize` would be let in and conclude the server
-needs no authorization; the MCP specification says the client MUST use the challenge it got.
+Two servers answer `initialize` without a token and want one only for `tools/list` and
+`tools/call`: the official SDK's authorization with the Authlib authorization server
+(tests/peers/oauth, `public_initialize`), and an SDK server whose 401 names `resource_metadata`
+at a URL no well-known lookup finds, and `scope="mcp:tools"` (tests/peers/upstreams.py, kind
+`listauth`). A client that started over with a fresh unauthenticated `initialize` would be let in
+and conclude the server needs no authorization; the MCP specification says the client MUST use
+the challenge it got.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 from tests.conftest import ExporterFactory
 from tests.peers.litellm_proxy import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, Upstream, free_port
+from tests.peers.oauth import DEFAULT_CLIENT, AuthorizationServerPeer, OAuthPeerFactory
 from tests.test_probe_mcp import failure
 
 pytestmark = pytest.mark.timeout(120)
@@ -78,3 +81,47 @@ async def test_discovery_uses_the_tools_list_challenge(
     assert "the authorization metadata is healthy" in text
     assert "does not require authorization" not in text
     assert "mcp:tools" in text
+
+
+async def test_sdk_server_that_wants_a_token_only_for_tools_list(
+    make_exporter: ExporterFactory,
+    oauth_peers: OAuthPeerFactory,
+    oauth_authorization_server: AuthorizationServerPeer,
+) -> None:
+    """The SDK's own 401 for tools/list (initialize let through) leads discovery to the SDK's
+    protected-resource metadata and Authlib's metadata; with a client-credentials token the same
+    server lists its tools."""
+    server = oauth_peers.mcp_server(oauth_authorization_server.issuer, public_initialize=True)
+    oauth2 = {
+        "client_id": DEFAULT_CLIENT.client_id,
+        "client_secret": DEFAULT_CLIENT.client_secret,
+        "token_url": oauth_authorization_server.token_endpoint,
+        "scopes": ["mcp:read"],
+    }
+    config = (
+        CONFIG
+        + f"""
+  token:
+    prober: mcp
+    mcp:
+      transport: streamable_http
+      oauth2:
+        client_id: {oauth2["client_id"]}
+        client_secret: {oauth2["client_secret"]}
+        token_url: {oauth2["token_url"]}
+        scopes: [mcp:read]
+"""
+    )
+    exporter = await make_exporter(config)
+    plain = await exporter.probe(server.url, "plain")
+    m = await exporter.probe(server.url, "disc")
+    assert failure(plain) == failure(m) == ("client_to_upstream", "tools_list", "auth_required")
+    assert m['probe_mcp_step_success{step="tools_list"}'] == 0
+    for name in ("www_authenticate", "protected_resource", "authorization_server"):
+        assert step(m, name) == 1, name
+    assert m['probe_oauth_resource_match{match="exact"}'] == 1
+    _, text = await exporter.get("/probe", target=server.url, module="disc", debug="true")
+    assert "the authorization metadata is healthy" in text
+    assert "does not require authorization" not in text
+    ok = await exporter.probe(server.url, "token")
+    assert ok["probe_success"] == 1, failure(ok)

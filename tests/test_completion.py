@@ -172,17 +172,29 @@ async def test_upstream_down_with_mock_models(
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(
-    ("server", "reason"),
-    [("wrongbearer", "token_rejected"), ("m2mbad", "token_fetch_failed")],
+    ("block", "reason"),
+    [
+        ({"server": "wrongbearer"}, "token_rejected"),
+        ({"server": "m2mbad"}, "token_fetch_failed"),
+        ({"server": "headers", "upstream_headers": {"x-api-key": "wrong-0000"}}, "token_rejected"),
+        ({"server": "strictpass", "key_header": "authorization"}, "token_rejected"),
+        ({"server": "strictpass"}, "auth_required"),
+        ({"server": "authcode"}, "auth_required"),
+    ],
 )
 async def test_upstream_refusing_the_gateway(
-    litellm_proxy: LiteLLMProxy, endpoint: str, server: str, reason: str
+    litellm_proxy: LiteLLMProxy, endpoint: str, block: dict[str, Any], reason: str
 ) -> None:
     """A server that lists nothing because it refused the gateway's credential (or the gateway
-    got none): the reason the mcp prober gives, from the gateway's own listing."""
-    outcome = await probe(litellm_proxy, endpoint=endpoint, server=server)
+    had none, or got none): the reason the mcp prober gives, from the gateway's own listing
+    (its outcome, or LiteLLM's 401 for a server that needs the user's token)."""
+    outcome = await probe(litellm_proxy, endpoint=endpoint, **block)
     assert where(outcome) == ("gateway_to_upstream", "tools_list", reason)
     assert outcome.registry.value("probe_litellm_completion_tools") == 0
+    assert outcome.registry.value("probe_http_status_code") == 200
+    assert hop(outcome, "client_to_gateway") == 1
+    if block == {"server": "strictpass"}:
+        assert any("no_oauth2_token" in note for note in outcome.context.notes)
 
 
 async def test_healthy_probe_asks_the_gateway_nothing_else(litellm_proxy: LiteLLMProxy) -> None:
@@ -208,9 +220,11 @@ async def test_tool_raises(litellm_proxy: LiteLLMProxy, endpoint: str) -> None:
     assert hop(outcome, "gateway_to_upstream") == 0
 
 
-async def test_wrong_tool_name(litellm_proxy: LiteLLMProxy) -> None:
-    """A tool the server does not have is not listed: expectation_failed at tools_list."""
-    outcome = await probe(litellm_proxy, tool="nosuchtool", arguments={})
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_wrong_tool_name(litellm_proxy: LiteLLMProxy, endpoint: str) -> None:
+    """A tool the server does not have is not listed (responses: not among the offered `tools`,
+    so the model answers with text): expectation_failed at tools_list."""
+    outcome = await probe(litellm_proxy, endpoint=endpoint, tool="nosuchtool", arguments={})
     assert where(outcome) == ("gateway_to_upstream", "tools_list", "expectation_failed")
     assert outcome.failure is not None
     assert "'open-nosuchtool' is not among the 4 tools" in outcome.failure.detail
@@ -349,6 +363,8 @@ def test_repr_tool_names() -> None:
         ("HTTPStatusError: Client error '401 Unauthorized' for url 'x'", "auth_required"),
         ("HTTPStatusError: Server error '500 Internal Server Error' for url 'x'", "http_status"),
         ("MCPError: SSE stream ended without a response", "sse_protocol_error"),
+        ("Error: upstream authentication required (HTTP 401)", "auth_required"),
+        ("Error: upstream authentication required (HTTP 403)", "forbidden"),
         ("MCPError: Invalid params", "jsonrpc_error"),
         ("Error executing tool fail", "tool_error"),
         ("mcp-probe-0123456789abcdef", None),

@@ -27,8 +27,13 @@ INVALID = {
     "invalid-no-modules.yml": "modules: at least one module is required",
     "invalid-handshake-none-auto.yml": "modules.m.mcp: handshake none needs transport "
     "streamable_http",
-    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp, discovery or "
-    "litellm_completion",
+    "invalid-prober.yml": "modules.m.prober: 'http' is not one of mcp, discovery, "
+    "litellm_completion or litellm_health",
+    "invalid-health-without-block.yml": "modules.m: prober litellm_health needs a litellm_health "
+    "block",
+    "invalid-sd-url.yml": "service_discovery.litellm.gw.url: url must be an absolute http(s) URL",
+    "invalid-sd-layout.yml": "service_discovery.litellm.gw.layout: 'mcp' is not one of "
+    "mcp/{server} or {server}/mcp",
     "invalid-completion-api-key-env-unset.yml": "modules.m.litellm_completion.api_key: "
     "environment variable MCP_EXPORTER_TEST_UNSET_VARIABLE is not set",
     "invalid-completion-block-for-mcp.yml": "modules.m: the litellm_completion block belongs "

@@ -199,8 +199,15 @@ def test_deployment_health_checks_ports_and_resources() -> None:
     port = int(re.search(r"^EXPOSE (\d+)$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
     assert CONTAINER["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     assert _flag("--web.listen-address") == f":{port}"
-    assert CONTAINER["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http"}
-    assert CONTAINER["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http"}
+    # The probes run the image's health check command, which follows the web config (TLS, basic
+    # auth); its own timeout stays inside the probe's.
+    health = re.search(r'^  CMD \["([\w-]+)", "--path=/-/healthy"\]$', dockerfile, re.M)
+    assert health is not None
+    for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
+        command = CONTAINER[probe]["exec"]["command"]
+        assert command[:2] == [health.group(1), f"--path={path}"], probe
+        (timeout,) = [float(a.split("=", 1)[1]) for a in command if a.startswith("--timeout=")]
+        assert timeout < CONTAINER[probe]["timeoutSeconds"], probe
     resources = CONTAINER["resources"]
     for kind in ("requests", "limits"):
         assert set(resources[kind]) == {"cpu", "memory"}, kind

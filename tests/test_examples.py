@@ -216,7 +216,11 @@ def test_compose_runs_the_whole_demo_stack() -> None:
     services = compose()["services"]
     assert set(services) == {"exporter", "demo-server", "prometheus", "alertmanager", "grafana"}
     exporter = services["exporter"]
-    assert (EXAMPLES / exporter["build"]["context"] / exporter["build"]["dockerfile"]).is_file()
+    dockerfile = EXAMPLES / exporter["build"]["context"] / exporter["build"]["dockerfile"]
+    assert dockerfile.is_file()
+    # The production image has no demo extra: the demo server needs the Dockerfile's demo stage.
+    assert exporter["build"]["target"] == "demo"
+    assert re.search(r"^FROM \S+ AS demo$", dockerfile.read_text(), re.M)
     assert services["demo-server"]["image"] == exporter["image"]
     assert services["demo-server"]["command"][0] == "demo-server"
     for name, service in services.items():

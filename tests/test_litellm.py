@@ -276,6 +276,39 @@ async def test_aggregate_over_selected_servers(
     assert issues(m) == set()
 
 
+async def test_hashed_server_ids_named_from_the_gateways_list(
+    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
+) -> None:
+    """With resolve_server_ids the per-server resolutions carry LiteLLM's server names, read from
+    its /v1/mcp/server, without a hand-written server_ids map (one extra request, phase
+    server_list); a configured name still wins."""
+    open_id = server_id(litellm_proxy, "open", "none")
+    exporter = await gateway(
+        make_exporter,
+        gw=module(litellm_proxy, servers=["open", "bearer", "m2m"], resolve_server_ids=True),
+        pinned=module(
+            litellm_proxy,
+            servers=["open", "bearer", "m2m"],
+            resolve_server_ids=True,
+            server_ids={open_id: "mine"},
+        ),
+    )
+    for name, expected in (("gw", "open"), ("pinned", "mine")):
+        m = await exporter.probe(litellm_proxy.mcp_url(), name)
+        assert m["probe_success"] == 1, failure(m)
+        per_server = {
+            k.split('"')[1]: k.split('"')[3]
+            for k in m
+            if k.startswith("probe_litellm_server_auth_resolution{")
+        }
+        assert per_server == {
+            expected: "no-auth",
+            "bearer": "static-token",
+            "m2m": "m2m-client-credentials",
+        }
+        assert m['probe_mcp_phase_duration_seconds{phase="server_list"}'] > 0
+
+
 async def test_aggregate_over_every_server(
     make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
 ) -> None:
@@ -289,7 +322,14 @@ async def test_aggregate_over_every_server(
             litellm_proxy,
             upstream_headers=headers,
             # The servers whose credentials are missing or wrong on purpose (the peer's list).
-            ignore_upstreams=["authcode", "passthrough", "wrongbearer", "m2mbad", "strictpass"],
+            ignore_upstreams=[
+                "authcode",
+                "passthrough",
+                "wrongbearer",
+                "m2mbad",
+                "m2mdown",
+                "strictpass",
+            ],
         ),
     )
     m = await exporter.probe(litellm_proxy.mcp_url(), "strict")

@@ -164,30 +164,69 @@ async def test_refused_per_request_header_is_token_rejected(
     assert resolution(m) == "no-auth"
 
 
+@pytest.mark.parametrize("server", ["m2mbad", "m2mdown"])
 async def test_m2m_token_endpoint_refuses_the_gateway(
-    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
+    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy, server: str
 ) -> None:
-    """LiteLLM's client-credentials request is refused (invalid_client): resolution-failed and
-    outcome internal. That is m2m_token_fetch_failed and token_fetch_failed at
-    gateway_to_upstream; the client's OAuth flow (no_oauth2_token) has nothing to do with it."""
-    exporter = await gateway(make_exporter, gw=module(litellm_proxy))
-    upstream = litellm_proxy.upstreams["m2mbad"]
+    """LiteLLM's client-credentials request is refused (invalid_client) or cannot connect:
+    resolution-failed and outcome internal. That is m2m_token_fetch_failed and
+    token_fetch_failed at gateway_to_upstream; the client's OAuth flow (no_oauth2_token) has
+    nothing to do with it, with or without a user token."""
+    exporter = await gateway(
+        make_exporter,
+        gw=module(litellm_proxy),
+        user=module(litellm_proxy, bearer_token="user-token-" + "u" * 20),
+    )
+    upstream = litellm_proxy.upstreams[server]
     since = len(upstream.events("token_request"))
-    m = await exporter.probe(litellm_proxy.mcp_url("m2mbad"), "gw")
-    assert failure(m) == ("gateway_to_upstream", "tools_list", "token_fetch_failed")
-    assert resolution(m) == "resolution-failed"
-    assert m['probe_litellm_upstream_status{server="m2mbad",status="internal"}'] == 1
-    assert issues(m) == {
-        "m2m_token_fetch_failed",
-        "auth_resolution_failed",
-        "empty_tool_list_upstream_failed",
-    }
-    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
-    # The gateway asked the token endpoint and never reached the MCP endpoint with a token.
-    assert len(upstream.events("token_request")) > since
+    for name in ("gw", "user"):
+        m = await exporter.probe(litellm_proxy.mcp_url(server), name)
+        assert failure(m) == ("gateway_to_upstream", "tools_list", "token_fetch_failed")
+        assert resolution(m) == "resolution-failed"
+        assert m[f'probe_litellm_upstream_status{{server="{server}",status="internal"}}'] == 1
+        assert issues(m) == {
+            "m2m_token_fetch_failed",
+            "auth_resolution_failed",
+            "empty_tool_list_upstream_failed",
+        }
+        assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+    # The gateway never reached the MCP endpoint with a token; m2mbad's endpoint refused it.
+    assert not any(e["rpc_method"] == "tools/list" for e in upstream.events("http"))
+    if server == "m2mbad":
+        assert len(upstream.events("token_request")) > since
     config = parse(yaml.safe_dump({"modules": {"gw": module(litellm_proxy)}}), "t")
-    outcome = await run_probe(litellm_proxy.mcp_url("m2mbad"), config.modules["gw"], 30)
+    outcome = await run_probe(litellm_proxy.mcp_url(server), config.modules["gw"], 30)
     assert "client_secret" in report.as_dict(outcome)["failure"]["next"]
+
+
+@pytest.mark.parametrize(
+    ("server", "headers", "reason"),
+    [
+        ("wrongbearer", {}, "token_rejected"),
+        ("headers", {}, "auth_required"),
+        ("headers", {"headers": {HEADER_NAME: "not-the-header-value-0000"}}, "token_rejected"),
+        ("m2mbad", {}, "token_fetch_failed"),
+    ],
+)
+async def test_aggregate_failure_without_named_ids(
+    make_exporter: ExporterFactory,
+    litellm_proxy: LiteLLMProxy,
+    server: str,
+    headers: dict[str, dict[str, str]],
+    reason: str,
+) -> None:
+    """On /mcp the per-server resolutions carry hashed ids; without server_ids the failed
+    server's own resolution is asked from its URL, so the reason is as precise as there."""
+    exporter = await gateway(
+        make_exporter,
+        gw=module(litellm_proxy, servers=["open", server], upstream_headers=headers),
+    )
+    m = await exporter.probe(litellm_proxy.mcp_url(), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tools_list", reason)
+    assert resolution(m) == "multiple"
+    # The metrics keep the aggregate answer: opaque ids, no extra series.
+    per_server = [k for k in m if k.startswith("probe_litellm_server_auth_resolution{")]
+    assert len(per_server) == 2
 
 
 async def test_m2m_in_the_aggregate_with_named_ids(
@@ -262,7 +301,77 @@ async def test_tool_call_failing_upstream_keeps_the_gateway_hop(
         m = await exporter.probe(litellm_proxy.mcp_url("open"), name)
         assert failure(m) == ("gateway_to_upstream", "tool_call", reason), name
         assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}, name
+    # LiteLLM calls the upstream only for a tool it has listed (else "Tool not found").
+    listed = module(litellm_proxy)
+    lister = await gateway(make_exporter, gw=listed)
+    assert (await lister.probe(litellm_proxy.mcp_url("flaky"), "gw"))["probe_success"] == 1
     with litellm_proxy.upstreams["flaky"].stopped():
         m = await exporter.probe(litellm_proxy.mcp_url("flaky"), "down")
     assert failure(m) == ("gateway_to_upstream", "tool_call", "upstream_unreachable")
     assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+
+
+@pytest.mark.parametrize(
+    ("server", "block", "reason"),
+    [
+        ("wrongbearer", {}, "token_rejected"),
+        ("m2mbad", {}, "token_fetch_failed"),
+        ("strictpass", {"key_header": "authorization"}, "token_rejected"),
+        ("headers", {}, "auth_required"),
+    ],
+)
+async def test_tool_call_of_a_tool_the_gateway_could_never_list(
+    make_exporter: ExporterFactory,
+    litellm_proxy: LiteLLMProxy,
+    server: str,
+    block: dict[str, Any],
+    reason: str,
+) -> None:
+    """A tool_call-only module: LiteLLM answers "Tool '<tool>' not found" without calling the
+    upstream when its listing of the server fails; the gateway's own listing names why, at
+    the tool_call phase, and the upstream ran no tool. (A server LiteLLM listed before, as
+    `headers` and `strictpass` may be in this session, is called and refuses: its error text
+    and the debug headers give the same reason.)"""
+    call = {"name": f"{server}-echo", "arguments": {"text": "x"}}
+    exporter = await gateway(
+        make_exporter, gw=module(litellm_proxy, steps=["tool_call"], tool_call=call, **block)
+    )
+    m = await exporter.probe(litellm_proxy.mcp_url(server), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tool_call", reason)
+    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+    if server in ("wrongbearer", "m2mbad"):  # never listed: the side listing was asked
+        # The outcome the gateway's listing gave is reported like a tools_list step's.
+        statuses = [k for k, v in m.items() if k.startswith("probe_litellm_upstream_status{") and v]
+        assert len(statuses) == 1
+        assert f'server="{server}"' in statuses[0]
+    assert litellm_proxy.upstreams[server].tool_calls() == []
+
+
+async def test_listing_expectation_on_a_failed_upstream_names_the_upstream(
+    make_exporter: ExporterFactory, litellm_proxy: LiteLLMProxy
+) -> None:
+    """expect.min_tools on an empty listing: the upstream's outcome explains it."""
+    block = module(litellm_proxy, expect={"min_tools": 1})
+    exporter = await gateway(make_exporter, gw=block)
+    m = await exporter.probe(litellm_proxy.mcp_url("wrongbearer"), "gw")
+    assert failure(m) == ("gateway_to_upstream", "tools_list", "token_rejected")
+    assert hops(m) == {"client_to_gateway": 1, "gateway_to_upstream": 0}
+
+
+def test_every_issue_is_documented_with_its_fix() -> None:
+    """Each issue has a row (hop, when, fix) in the README's LiteLLM table; the alert rules
+    name a fix for the new ones."""
+    from pathlib import Path
+
+    from exporter.probers.litellm import ISSUES
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip().strip("`")
+        for line in readme.splitlines()
+        if line.startswith("  | `") and line.count("|") == 5
+    }
+    assert set(ISSUES) <= rows
+    rules = (root / "grafana" / "rules" / "mcp-exporter.rules.yml").read_text()
+    assert '"m2m_token_fetch_failed"' in rules

@@ -40,6 +40,7 @@ CUSTOM = {
     "runbookURL": "https://wiki.example.org/mcp",
     "severities": {"page": "P1", "ticket": "P3", "info": "P5"},
     "sloObjective": 0.99,
+    "sloRulesInterval": "1m",
 }
 
 
@@ -130,6 +131,8 @@ def test_custom_rules_pass_promtool_and_use_the_selectors(
         assert annotations["runbook_url"] == f"https://wiki.example.org/mcp#{rule['alert'].lower()}"
         assert annotations["dashboard_url"].startswith("https://grafana.example.org/d/")
         assert "var-cluster={{ $labels.k8s_cluster }}" in annotations["dashboard_url"]
+    groups = yaml.safe_load(custom[Path("grafana/rules/mcp-exporter.rules.yml")])["groups"]
+    assert [g.get("interval") for g in groups if g["name"] == "mcp-exporter.slo.rules"] == ["1m"]
     burn = [r for r in _rules(custom) if r.get("alert") == "MCPProbeErrorBudgetBurn"]
     assert all("(1 - 0.99)" in r["expr"] for r in burn)
 
@@ -219,8 +222,17 @@ def test_custom_boards_have_the_cluster_variable_and_use_it_everywhere(
                 rules.append(
                     {"record": f"check:{len(rules)}", "expr": interpolate(expr, substitutions)}
                 )
-                if "{{" in target.get("legendFormat", ""):
-                    assert "{{instance}}" not in target["legendFormat"]
+                names = promql_metric_names(expr)
+                if all(n.startswith("probe_") for n in names):
+                    # The probe series' labels are the user's ...
+                    assert "{{instance}}" not in target.get("legendFormat", ""), expr
+                    assert CUSTOM["exporterSelector"] not in expr
+                else:
+                    # ... the exporter's own series keep the exporter's labels.
+                    assert all(n.startswith("mcp_exporter_") for n in names), expr
+                    assert CUSTOM["exporterSelector"] in expr
+                    assert "probe_module" not in expr
+                    assert "{{target}}" not in target.get("legendFormat", "")
         text = json.dumps(board)
         for link in re.findall(r'"url": "(/d/[^"]*)"', text):
             assert "var-cluster=${cluster}" in link, link

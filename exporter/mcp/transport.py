@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..probers.auth import classify_challenge
 from ..probers.context import ProbeContext
+from ..probers.deviations import observe
 from ..probers.failure import Hop, ProbeFailure
 from ..probers.http import Response
 from ..probers.www_authenticate import AuthChallenge
@@ -202,7 +203,9 @@ class StreamableHTTP(Transport):
                     "notification not answered with 202", method=method, status=response.status
                 )
                 self.ctx.note(f"{method} was answered with {response.status}, the spec says 202")
-            await response.read()
+                observe(self.ctx, "notification_not_202", status=response.status)
+            if await response.read():
+                observe(self.ctx, "notification_response_body")
         finally:
             await response.aclose()
 
@@ -214,11 +217,13 @@ class StreamableHTTP(Transport):
         ctx.log.debug(
             "POST", url=display_url(self.url), method=method, session=self.session_id is not None
         )
+        body = jsonrpc.encode(message)
+        ctx.record_request("POST", self.url, headers, body, phase)
         response = await ctx.http.request(
             "POST",
             self.url,
             headers=headers,
-            body=jsonrpc.encode(message),
+            body=body,
             hop=self.hop,
             phase=phase,
             follow_redirects=True,
@@ -227,7 +232,7 @@ class StreamableHTTP(Transport):
         ctx.last_status = response.status
         for name in ("x-litellm-version",):
             if name in response.headers:
-                ctx.extra.setdefault("gateway_headers", {})[name] = response.headers.get(name)
+                ctx.mcp.gateway_headers[name] = response.headers.get(name) or ""
         self.response_headers = {}
         for key, value in response.headers.items():
             self.response_headers.setdefault(key, []).append(value)
@@ -282,11 +287,11 @@ class StreamableHTTP(Transport):
             # The body often names what was refused (a gateway's server list, a scope).
             excerpt = await _error_body(response, self.ctx.redact)
             if excerpt:
-                self.ctx.extra["error_body"] = excerpt
+                self.ctx.mcp.error_body = excerpt
                 failure.detail = f"{failure.detail}: {excerpt}"
             return failure
         excerpt = await _error_body(response, self.ctx.redact)
-        self.ctx.extra["error_body"] = excerpt
+        self.ctx.mcp.error_body = excerpt
         lowered = excerpt.lower()
         if status == 404 and self.session_id is not None and method != "initialize":
             return ProbeFailure(
@@ -344,6 +349,7 @@ class StreamableHTTP(Transport):
             headers["Mcp-Session-Id"] = self.session_id
         if self.protocol_version in _VERSION_HEADER_FROM:
             headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        self.ctx.record_request("GET", self.url, headers, None, phase)
         response = await self.ctx.http.request(
             "GET",
             self.url,
@@ -409,6 +415,7 @@ class StreamableHTTP(Transport):
         if self.protocol_version in _VERSION_HEADER_FROM:
             headers["MCP-Protocol-Version"] = str(self.protocol_version)
         with ctx.step("session_delete"):
+            ctx.record_request("DELETE", self.url, headers, None, "session_delete")
             response = await ctx.http.request(
                 "DELETE",
                 self.url,
@@ -424,6 +431,9 @@ class StreamableHTTP(Transport):
                 await response.aclose()
         ok = 200 <= response.status < 300 or response.status == 405
         ctx.steps["session_delete"] = ok
+        ctx.mcp.session_delete_status = response.status
+        if not ok:
+            observe(ctx, "session_delete_rejected", status=response.status)
         ctx.log.info("session delete", status=response.status, ok=ok)
         if not ok:
             ctx.note(f"DELETE of the session answered {response.status}; expected 2xx or 405")
@@ -448,6 +458,7 @@ class LegacySSE(Transport):
         """GET the stream and wait for the `endpoint` event."""
         ctx = self.ctx
         headers = {"Accept": "text/event-stream", **self.headers}
+        ctx.record_request("GET", self.url, headers, None, phase)
         response = await ctx.http.request(
             "GET",
             self.url,
@@ -577,11 +588,16 @@ class LegacySSE(Transport):
     async def _post(self, message: dict[str, Any], phase: str) -> None:
         assert self.endpoint is not None
         headers = {"Content-Type": "application/json", **self.headers}
+        body = jsonrpc.encode(message)
+        # The endpoint's query names the session: a variable, like every session id.
+        self.ctx.record_request(
+            "POST", self.endpoint, headers, body, phase, secrets=[("MCP_ENDPOINT", self.endpoint)]
+        )
         response = await self.ctx.http.request(
             "POST",
             self.endpoint,
             headers=headers,
-            body=jsonrpc.encode(message),
+            body=body,
             hop=self.hop,
             phase=phase,
             follow_redirects=True,

@@ -15,7 +15,7 @@ import base64
 import json
 import time
 from typing import Final
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from ..config import OAuth2ClientCredentials
 from ..tokens import CachedToken
@@ -91,7 +91,7 @@ def _cache_key(ctx: ProbeContext) -> str:
 async def client_credentials_header(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> str:
     """The Authorization header value, from the cache or a new token request."""
     expect_steps(ctx, "token")
-    gauges = oauth_state(ctx)["gauges"]
+    gauges = oauth_state(ctx)
     cache = ctx.module.tokens
     key = _cache_key(ctx)
     cached = cache.get(key)
@@ -99,12 +99,12 @@ async def client_credentials_header(ctx: ProbeContext, oauth2: OAuth2ClientCrede
         async with cache.lock(key):
             cached = cache.get(key)
             if cached is None:
-                gauges["token_from_cache"] = False
+                gauges.token_from_cache = False
                 cached = await _fetch_token(ctx, oauth2)
                 cache.put(key, cached)
                 return f"Bearer {cached.access_token}"
-    gauges["token_from_cache"] = True
-    oauth_state(ctx)["steps"]["token"] = True
+    gauges.token_from_cache = True
+    oauth_state(ctx).steps["token"] = True
     ctx.steps["token"] = True
     ctx.log.info("using cached token", seconds_left=round(cached.use_until - time.monotonic(), 1))
     return f"Bearer {cached.access_token}"
@@ -142,6 +142,15 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
+        # The form carries the secret form-encoded: that is the text the replay must hide.
+        ctx.record_request(
+            "POST",
+            endpoint,
+            headers,
+            body,
+            "token",
+            secrets=[("OAUTH_CLIENT_SECRET", quote_plus(secret))],
+        )
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )
@@ -159,7 +168,7 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
 
 
 def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]:
-    gauges = oauth_state(ctx)["gauges"]
+    gauges = oauth_state(ctx)
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -169,7 +178,7 @@ def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]
     if status != 200 or "error" in doc:
         code = doc.get("error")
         label = code if code in TOKEN_ERRORS else (NO_ERROR_CODE if code is None else "other")
-        gauges["token_error"] = label
+        gauges.token_error = label
         description = doc.get("error_description")
         detail = f"the token endpoint answered {status}"
         if isinstance(code, str):
@@ -180,12 +189,12 @@ def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]
     token = doc.get("access_token")
     token_type = doc.get("token_type")
     if not isinstance(token, str) or not token or any(not 0x21 <= ord(c) <= 0x7E for c in token):
-        gauges["token_error"] = NO_ERROR_CODE
+        gauges.token_error = NO_ERROR_CODE
         raise ProbeFailure(
             AUTH_HOP, "token", "token_fetch_failed", "the token response has no usable access_token"
         )
     if isinstance(token_type, str) and token_type.lower() != "bearer":
-        gauges["token_error"] = NO_ERROR_CODE
+        gauges.token_error = NO_ERROR_CODE
         raise ProbeFailure(
             AUTH_HOP,
             "token",
@@ -212,9 +221,9 @@ async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     settings = ctx.module.config.mcp
     if settings.oauth2 is not None and failure.reason == "token_rejected":
         forget_token(ctx)
-    if not settings.discovery_on_auth_failure or ctx.extra.get("discovery_ran"):
+    if not settings.discovery_on_auth_failure or ctx.discovery_ran:
         return
-    ctx.extra["discovery_ran"] = True
+    ctx.discovery_ran = True
     hop, phase, status = ctx.hop, ctx.phase, ctx.last_status
     try:
         await discover(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final
 
 from ..config import RuntimeModule
 from ..history import ProbeLog
@@ -15,8 +15,28 @@ from ..net import Limits, Session
 from ..redact import Redactor, query_secrets
 from ..untrusted import clean
 from .failure import Hop
+from .findings import CompletionReport, GatewayReport, MCPFindings, OAuthFindings
 from .http import ProbeHTTP
 from .www_authenticate import AuthChallenge
+
+# Enough for every step of a probe; a target that makes a probe loop cannot grow it unbounded.
+_MAX_RECORDED_REQUESTS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as the probe sent it, for the replay commands (exporter/replay.py).
+
+    `secrets` names credentials that travel outside the headers (a client secret in a form
+    body): (shell variable, value).
+    """
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    phase: str
+    secrets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -38,7 +58,18 @@ class ProbeContext:
     # The last 401/403 challenge an MCP request got (what discovery after it starts from).
     auth_challenge: AuthChallenge | None = None
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # What the probers found (typed: the contract between probers, report and debug output).
+    mcp: MCPFindings = field(default_factory=MCPFindings)
+    oauth: OAuthFindings | None = None
+    gateway: GatewayReport | None = None
+    completion: CompletionReport | None = None
+    gateway_health: dict[str, str] | None = None
+    # The hop of requests to the target, and headers a gateway prober adds to every request.
+    target_hop: Hop = "client_to_upstream"
+    target_headers: dict[str, str] = field(default_factory=dict)
+    # Whether discovery already ran after an auth failure in this probe (it runs once).
+    discovery_ran: bool = False
+    requests: list[RecordedRequest] = field(default_factory=list)
     _http: ProbeHTTP | None = None
     _configured: Redactor | None = None
 
@@ -69,6 +100,8 @@ class ProbeContext:
     def _record_connection_phase(self, phase: str, seconds: float) -> None:
         self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
         self.log.debug("connection phase", phase=phase, seconds=round(seconds, 6))
+        now = time.time()
+        self.log.span(self.hop, phase, now - seconds, now, seconds)
 
     @contextmanager
     def step(self, phase: str, hop: Hop | None = None) -> Iterator[None]:
@@ -80,6 +113,8 @@ class ProbeContext:
             self.hop = hop
         self.phase = phase
         setup_before = self._http.setup_seconds if self._http is not None else 0.0
+        span_hop = self.hop
+        wall_started = time.time()
         started = time.perf_counter()
         try:
             yield
@@ -93,6 +128,10 @@ class ProbeContext:
             setup_after = self._http.setup_seconds if self._http is not None else 0.0
             elapsed = max(0.0, elapsed - (setup_after - setup_before))
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
+            # Connection set-up inside the step comes first and has spans of its own: the
+            # step's bar is its own time, ending when its answer arrived.
+            wall_ended = wall_started + (ended - started)
+            self.log.span(span_hop, phase, wall_ended - elapsed, wall_ended, elapsed)
 
     def configured_redactor(self) -> Redactor:
         """Scrubs the module's secrets and the credentials in the target's query string."""
@@ -113,6 +152,22 @@ class ProbeContext:
         if self._http is not None:
             text = self._http.redactor(text)
         return self.configured_redactor()(text)
+
+    def record_request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes | None,
+        phase: str,
+        secrets: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Remember a request about to be sent, so the probe can be replayed with curl."""
+        if len(self.requests) < _MAX_RECORDED_REQUESTS:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            self.requests.append(
+                RecordedRequest(method, url, tuple(items), body, phase, tuple(secrets))
+            )
 
     def note(self, text: str) -> None:
         """A remark for the one-shot report and debug output (e.g. what to check next)."""

@@ -25,6 +25,7 @@ from ..config import DiscoveryProber, ResponseURLPolicy
 from ..policy import is_loopback_host
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
+from .findings import OAuthFindings
 from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
 AUTH_HOP: Final[Hop] = "client_to_auth_server"
@@ -79,17 +80,16 @@ class Fetched:
     problem: str
 
 
-def oauth_state(ctx: ProbeContext) -> dict[str, Any]:
-    """The probe's OAuth results, turned into metrics once by `write_oauth_metrics`."""
-    state: dict[str, Any] = ctx.extra.setdefault(
-        "oauth", {"steps": {}, "seconds": {}, "gauges": {}}
-    )
-    return state
+def oauth_state(ctx: ProbeContext) -> OAuthFindings:
+    """The probe's OAuth findings, turned into metrics once by `write_oauth_metrics`."""
+    if ctx.oauth is None:
+        ctx.oauth = OAuthFindings()
+    return ctx.oauth
 
 
 def expect_steps(ctx: ProbeContext, *steps: str) -> None:
     """Steps that will be reported (0 until they pass), in the order given."""
-    recorded = oauth_state(ctx)["steps"]
+    recorded = oauth_state(ctx).steps
     for step in steps:
         recorded.setdefault(step, False)
 
@@ -109,73 +109,73 @@ def oauth_step(ctx: ProbeContext, step: str, hop: Hop) -> Iterator[None]:
         ok = True
     finally:
         elapsed = time.perf_counter() - started - (http.setup_seconds - setup_before)
-        state["seconds"][step] = state["seconds"].get(step, 0.0) + max(0.0, elapsed)
-        state["steps"][step] = ok
+        state.seconds[step] = state.seconds.get(step, 0.0) + max(0.0, elapsed)
+        state.steps[step] = ok
         ctx.steps[step] = ok
 
 
 def write_oauth_metrics(ctx: ProbeContext) -> None:
     """The probe_oauth_* metrics of whatever OAuth work the probe did (none: no metrics)."""
-    state = ctx.extra.get("oauth")
+    state = ctx.oauth
     if state is None:
         return
     reg = ctx.registry
-    for step, ok in state["steps"].items():
+    for step, ok in state.steps.items():
         reg.set(
             "probe_oauth_step_success",
             "Whether each OAuth step passed.",
             1 if ok else 0,
             {"step": step},
         )
-    for step, seconds in state["seconds"].items():
+    for step, seconds in state.seconds.items():
         reg.set(
             "probe_oauth_step_duration_seconds",
             "Duration of each OAuth step, without connection set-up.",
             seconds,
             {"step": step},
         )
-    gauges = state["gauges"]
-    if "resource_match" in gauges:
+    gauges = state
+    if gauges.resource_match is not None:
         for match in RESOURCE_MATCHES:
             reg.set(
                 "probe_oauth_resource_match",
                 "How the protected-resource metadata's resource matches the target (1 for the "
                 "observed kind).",
-                1 if gauges["resource_match"] == match else 0,
+                1 if gauges.resource_match == match else 0,
                 {"match": match},
             )
-    if "pkce_s256" in gauges:
+    if gauges.pkce_s256 is not None:
         reg.set(
             "probe_oauth_pkce_s256_supported",
             "Whether the authorization server advertises PKCE with S256.",
-            1 if gauges["pkce_s256"] else 0,
+            1 if gauges.pkce_s256 else 0,
         )
-    if "registration" in gauges:
+    if gauges.registration is not None:
         for method in REGISTRATION_METHODS:
             reg.set(
                 "probe_oauth_registration_supported",
                 "Client registration methods the authorization server advertises.",
-                1 if method in gauges["registration"] else 0,
+                1 if method in gauges.registration else 0,
                 {"method": method},
             )
-    if "default_endpoints" in gauges:
+    if gauges.default_endpoints is not None:
         reg.set(
             "probe_oauth_default_endpoints_assumed",
             "1 when no metadata was found and the 2025-03-26 default endpoints were assumed.",
-            1 if gauges["default_endpoints"] else 0,
+            1 if gauges.default_endpoints else 0,
         )
-    if "token_from_cache" in gauges:
+    if gauges.token_from_cache is not None:
         reg.set(
             "probe_oauth_token_from_cache",
             "1 if the probe reused a cached client-credentials token, 0 if it requested one.",
-            1 if gauges["token_from_cache"] else 0,
+            1 if gauges.token_from_cache else 0,
         )
-    if "token_error" in gauges:
+    if gauges.token_error is not None:
         reg.set(
             "probe_oauth_token_error_info",
             "The OAuth error code of a failed token request.",
             1,
-            {"error": gauges["token_error"]},
+            {"error": gauges.token_error},
         )
 
 
@@ -236,8 +236,8 @@ class ResponseURLs:
 
     def _count(self, url: str, hop: Hop, phase: str) -> None:
         state = oauth_state(self.ctx)
-        state["fetches"] = state.get("fetches", 0) + 1
-        if state["fetches"] > self.policy.max_fetches:
+        state.fetches += 1
+        if state.fetches > self.policy.max_fetches:
             raise ProbeFailure(
                 hop,
                 phase,
@@ -254,6 +254,7 @@ class ResponseURLs:
                 self.check(url, hop, phase)
             self._count(url, hop, phase)
             try:
+                ctx.record_request("GET", url, {"Accept": "application/json"}, None, phase)
                 response = await ctx.http.request(
                     "GET", url, headers={"Accept": "application/json"}, hop=hop, phase=phase
                 )
@@ -382,7 +383,7 @@ async def discover(
     checks that matter only to interactive clients (PKCE, registration). With `received` (the
     401/403 an MCP request already got) discovery starts from that challenge instead of
     sending an unauthenticated request of its own."""
-    hop: Hop = ctx.extra.get("hop", "client_to_upstream")
+    hop = ctx.target_hop
     urls = ResponseURLs(ctx, settings.url_policy)
     found = Discovered()
     expect_steps(ctx, *DISCOVERY_STEPS)
@@ -398,7 +399,7 @@ async def discover(
         # the authorization server's base URL.
         parts = urlsplit(ctx.target)
         issuer = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-        oauth_state(ctx)["steps"].pop("protected_resource", None)
+        oauth_state(ctx).steps.pop("protected_resource", None)
         ctx.steps.pop("protected_resource", None)
         await _legacy_authorization_server(ctx, settings, urls, issuer, found, for_token)
         return found
@@ -413,13 +414,15 @@ async def _challenge(
 ) -> Challenge | None:
     """The unauthenticated MCP request and its 401 challenge."""
     with oauth_step(ctx, "www_authenticate", hop):
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        ctx.record_request("POST", ctx.target, headers, _PROBE_INITIALIZE, "www_authenticate")
         response = await ctx.http.request(
             "POST",
             ctx.target,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "application/json, text/event-stream",
-            },
+            headers=headers,
             body=_PROBE_INITIALIZE,
             hop=hop,
             phase="www_authenticate",
@@ -521,6 +524,9 @@ def _check_challenge(
 
 async def _end_session(ctx: ProbeContext, session_id: str, hop: Hop) -> None:
     try:
+        ctx.record_request(
+            "DELETE", ctx.target, {"Mcp-Session-Id": session_id}, None, "www_authenticate"
+        )
         response = await ctx.http.request(
             "DELETE",
             ctx.target,
@@ -612,7 +618,7 @@ def _check_protected_resource(
             f"{where} has no authorization_servers (MCP requires at least one)",
         )
     match = resource_match(resource, ctx.target)
-    oauth_state(ctx)["gauges"]["resource_match"] = match
+    oauth_state(ctx).resource_match = match
     if match == "none" or (match == "prefix" and settings.resource_match == "exact"):
         raise ProbeFailure(
             hop,
@@ -706,16 +712,16 @@ def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer:
 def _capabilities(
     ctx: ProbeContext, settings: DiscoveryProber, doc: dict[str, Any], for_token: bool
 ) -> None:
-    gauges = oauth_state(ctx)["gauges"]
+    gauges = oauth_state(ctx)
     methods = doc.get("code_challenge_methods_supported")
     s256 = isinstance(methods, list) and "S256" in methods
-    gauges["pkce_s256"] = s256
+    gauges.pkce_s256 = s256
     registration = []
     if doc.get("client_id_metadata_document_supported") is True:
         registration.append("cimd")
     if isinstance(doc.get("registration_endpoint"), str):
         registration.append("dcr")
-    gauges["registration"] = registration
+    gauges.registration = registration
     if not registration:
         ctx.note("no client registration advertised: clients need a pre-registered client id")
     if for_token:
@@ -746,13 +752,13 @@ async def _legacy_authorization_server(
     found: Discovered,
     for_token: bool,
 ) -> None:
-    gauges = oauth_state(ctx)["gauges"]
+    gauges = oauth_state(ctx)
     if await _authorization_server(ctx, settings, urls, issuer, found, for_token, legacy=True):
-        gauges["default_endpoints"] = False
+        gauges.default_endpoints = False
         return
     # 2025-03-26: without metadata, clients use /authorize, /token and /register on the base URL.
-    gauges["default_endpoints"] = True
-    oauth_state(ctx)["steps"]["authorization_server"] = True
+    gauges.default_endpoints = True
+    oauth_state(ctx).steps["authorization_server"] = True
     ctx.steps["authorization_server"] = True
     found.issuer = issuer
     found.default_endpoints = True

@@ -19,20 +19,24 @@ sanitized before it becomes a label; masked credentials never become labels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..config import LiteLLMDirectProbe, LiteLLMGateway, MCPProber
+from ..mcp.transport import StreamableHTTP
 from ..metrics import ProbeRegistry
 from .auth import client_credentials_header
 from .context import ProbeContext
 from .discovery import ResponseURLs
 from .failure import Hop, ProbeFailure, failure_from
-from .mcp import connect, probe_mcp
+from .findings import GatewayReport, UpstreamReport
+from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
+from .mcp import connect, credential_headers, probe_mcp
 from .www_authenticate import Challenge
 
 GATEWAY_HOP: Final[Hop] = "client_to_gateway"
@@ -147,10 +151,15 @@ _ENUM_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _NAME_BAD_RE: Final = re.compile(r"[^A-Za-z0-9_.-]")
 _SAME_AS_KEY: Final = "SAME_AS_LITELLM_KEY"
 _UNSET: Final = "(none)"
+# LiteLLM's text for a tools/call of a tool it has not listed (it then calls nothing upstream).
+_TOOL_NOT_FOUND_RE: Final = re.compile(r"^Error: Tool '[^']{0,200}' not found")
 _TOOL_ERROR_PATTERNS: Final = (
     (re.compile(r"\bConnectError\b|\bConnectTimeout\b|All connection attempts failed"), None),
     (re.compile(r"Client error '401\b"), "auth_required"),
     (re.compile(r"Client error '403\b"), "forbidden"),
+    # `MCPUpstreamAuthError` (a passthrough server's refusal mid-session).
+    (re.compile(r"^Error: upstream authentication required \(HTTP 401\)"), "auth_required"),
+    (re.compile(r"^Error: upstream authentication required \(HTTP 403\)"), "forbidden"),
     (re.compile(r"\bReadTimeout\b|\bTimeoutException\b"), "timeout"),
     (re.compile(r"\bHTTPStatusError\b"), "http_status"),
     (re.compile(r"SSE stream ended without a response"), "sse_protocol_error"),
@@ -506,8 +515,8 @@ def classify_gateway_failure(
         if metadata and _origin(metadata) != _origin(answer.gateway_url):
             # The upstream's own challenge, relayed (true_passthrough): whatever arrived in
             # Authorization went upstream as it was, so a token was refused if one was sent.
-            sent = answer.authorization_sent or (challenge is not None and bool(challenge.error))
-            if sent:
+            # (Its `error` tells nothing: the MCP SDK says invalid_token even without one.)
+            if answer.authorization_sent:
                 return ProbeFailure(
                     UPSTREAM_HOP,
                     phase,
@@ -622,8 +631,8 @@ def _sends(settings: MCPProber, name: str) -> bool:
 async def _probe(
     ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, findings: _Findings
 ) -> ProbeFailure | None:
-    ctx.extra["hop"] = GATEWAY_HOP
-    ctx.extra["headers"] = {**ctx.extra.get("headers", {}), **gateway_headers(gateway)}
+    ctx.target_hop = GATEWAY_HOP
+    ctx.target_headers = {**ctx.target_headers, **gateway_headers(gateway)}
     ctx.hop = GATEWAY_HOP
     failure: ProbeFailure | None = None
     try:
@@ -644,7 +653,7 @@ async def _probe(
         key_as_authorization = gateway.key_header == "authorization" and gateway.api_key is not None
         answer = GatewayAnswer(
             status=ctx.last_status,
-            body=str(ctx.extra.get("error_body", "")),
+            body=ctx.mcp.error_body,
             challenge=received.bearer if received is not None else None,
             gateway_url=ctx.target,
             key_sent=key_sent,
@@ -657,7 +666,7 @@ async def _probe(
         failure, found = classify_gateway_failure(failure, answer)
         findings.issues |= found
 
-    step_headers: dict[str, Any] = ctx.extra.get("step_headers", {})
+    step_headers = ctx.mcp.step_headers
     # Only a 2xx answer reached LiteLLM's MCP handler and carries debug headers: a step that
     # passed, or a tool call whose result was an error.
     tool_answered = failure is not None and failure.reason in ("tool_error", "expectation_failed")
@@ -669,9 +678,29 @@ async def _probe(
         ),
         None,
     )
-    findings.debug = parse_debug_headers(answered or {}, gateway.server_ids)
-    findings.outcomes = parse_server_outcomes(ctx.extra.get("tools_result"))
-    tools = ctx.extra.get("tools")
+    server_ids: Mapping[str, str] = gateway.server_ids
+    if gateway.resolve_server_ids and _first(answered or {}, "x-mcp-debug-auth-resolutions"):
+        server_ids = await _named_server_ids(ctx, gateway)
+    findings.debug = parse_debug_headers(answered or {}, server_ids)
+    findings.outcomes = parse_server_outcomes(ctx.mcp.tools_result)
+    tool_text = ctx.mcp.tool_result_text
+    if (
+        failure is not None
+        and failure.reason == "tool_error"
+        and failure.hop == GATEWAY_HOP
+        and not findings.outcomes
+        and _TOOL_NOT_FOUND_RE.match(tool_text)
+    ):
+        # LiteLLM calls only tools it has listed; when its listing of the upstream failed it
+        # answers "Tool '<name>' not found" without calling. Its listing says why.
+        listing = await _side_tools_list(ctx, settings, gateway, ctx.target, keep_servers=True)
+        if listing is not None:
+            findings.outcomes = parse_server_outcomes(listing[0])
+            ctx.log.info(
+                "the gateway's listing after a tool it did not find",
+                outcomes={k: o.status for k, o in sorted(findings.outcomes.items())},
+            )
+    tools = ctx.mcp.tools
     findings.issues |= diagnose(
         findings.debug,
         findings.outcomes,
@@ -680,22 +709,27 @@ async def _probe(
         answered=answered is not None,
     )
 
+    ignore = frozenset(gateway.ignore_upstreams)
     upstream = outcome_failure(
         findings.outcomes,
-        frozenset(gateway.ignore_upstreams),
-        findings.debug,
+        ignore,
+        await _debug_for_failed_server(ctx, settings, gateway, findings, ignore),
         frozenset(name_label(server) for server in gateway.upstream_headers),
     )
     if upstream is not None:
-        # The upstream's failure explains what the gateway hop shows (an empty list, a failed
-        # expectation on it), so it is the probe's failure.
-        if failure is None or (failure.hop == GATEWAY_HOP and ctx.hops.get(GATEWAY_HOP)):
+        # The upstream's failure explains what the gateway hop shows after it answered the
+        # listing (an empty list, a failed expectation on it, a tool it cannot find), so it is
+        # the probe's failure, in the phase that failed.
+        listed = bool(ctx.steps.get("tools_list"))
+        if failure is None or (failure.hop == GATEWAY_HOP and listed):
             failure = upstream
+        elif failure.hop == GATEWAY_HOP and failure.phase == "tool_call":
+            failure = ProbeFailure(UPSTREAM_HOP, "tool_call", upstream.reason, upstream.detail)
         ctx.hops[UPSTREAM_HOP] = False
     elif findings.outcomes:
         ctx.hops[UPSTREAM_HOP] = True
     if failure is not None and failure.reason == "tool_error" and failure.hop == GATEWAY_HOP:
-        text = str(ctx.extra.get("tool_result_text", ""))
+        text = ctx.mcp.tool_result_text
         reason = tool_error_reason(text) or "tool_error"
         if reason == "auth_required" and forwarded_credential(findings.debug):
             # The 401 answered a credential the gateway attached (its debug headers say so).
@@ -704,7 +738,8 @@ async def _probe(
     elif ctx.steps.get("tool_call") and UPSTREAM_HOP not in ctx.hops:
         ctx.hops[UPSTREAM_HOP] = True
     beyond = failure is not None and failure.hop == UPSTREAM_HOP
-    if beyond or ("server" in ctx.extra and (failure is None or failure.hop != GATEWAY_HOP)):
+    handshake = ctx.mcp.server is not None
+    if beyond or (handshake and (failure is None or failure.hop != GATEWAY_HOP)):
         # The gateway answered (a relayed upstream 401, or its handshake at least) and the
         # failure, if any, lies beyond it: whichever step failed, the requests crossed
         # client_to_gateway.
@@ -717,6 +752,93 @@ async def _probe(
         if failure is None:
             failure = direct_failure
     return failure
+
+
+async def _named_server_ids(ctx: ProbeContext, gateway: LiteLLMGateway) -> Mapping[str, str]:
+    """server_ids with the gateway's own names for the rest (its /v1/mcp/server list); on any
+    failure only the configured names, and a warning: naming never fails the probe."""
+    parts = urlsplit(ctx.target)
+    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
+    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
+    headers = key_headers(api_key, gateway.key_header)
+    try:
+        with ctx.step("server_list", GATEWAY_HOP):
+            ctx.record_request("GET", url, headers, None, "server_list")
+            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        listed = parse_server_list(body)
+    except (ProbeFailure, ValueError, OSError) as exc:
+        ctx.log.warning("could not name the gateway's server ids", error=str(exc)[:200])
+        return gateway.server_ids
+    return {s.server_id: s.server_name for s in listed if s.server_id} | dict(gateway.server_ids)
+
+
+async def _side_tools_list(
+    ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, url: str, *, keep_servers: bool
+) -> tuple[dict[str, Any], DebugHeaders] | None:
+    """One sessionless `tools/list` on the gateway (LiteLLM answers it), asked only to explain
+    a failure: its result and debug headers, or None. What the probe reports about its own
+    exchange (status, challenge) stays as it was."""
+    headers = {**credential_headers(settings), **gateway_headers(gateway)}
+    if not keep_servers:
+        headers.pop("x-mcp-servers", None)
+    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    status, challenge = ctx.last_status, ctx.auth_challenge
+    try:
+        result = await transport.call("tools/list", {}, "tools_list")
+    except (ProbeFailure, OSError) as exc:
+        ctx.log.info("the gateway's side listing failed", error=str(exc)[:200])
+        return None
+    finally:
+        ctx.last_status, ctx.auth_challenge = status, challenge
+    return result, parse_debug_headers(transport.response_headers, gateway.server_ids)
+
+
+async def _debug_for_failed_server(
+    ctx: ProbeContext,
+    settings: MCPProber,
+    gateway: LiteLLMGateway,
+    findings: _Findings,
+    ignore: frozenset[str],
+) -> DebugHeaders:
+    """The debug headers that decide the first failed upstream's reason.
+
+    On the aggregate `/mcp` LiteLLM keys the per-server resolutions by hashed server ids; when
+    `server_ids` does not name the failed server, its resolution (did the gateway send it a
+    credential? did its own token request fail?) is asked from the server's own URL
+    (`{target}/{server}`, one `tools/list`, only after such a failure). The metrics keep what
+    the probe's own answer said.
+    """
+    debug = findings.debug
+    failed = next(
+        (
+            (server, outcome)
+            for server, outcome in sorted(findings.outcomes.items())
+            if outcome.status != "ok" and server not in ignore
+        ),
+        None,
+    )
+    if (
+        failed is None
+        or failed[1].status not in ("auth_required", "internal")
+        or debug.resolution != "multiple"
+        or failed[0] in debug.resolutions
+        or not gateway.debug
+    ):
+        return debug
+    server = failed[0]
+    parts = urlsplit(ctx.target)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/mcp"):
+        return debug
+    url = urlunsplit((parts.scheme, parts.netloc, f"{path}/{server}", "", ""))
+    listing = await _side_tools_list(ctx, settings, gateway, url, keep_servers=False)
+    if listing is None:
+        return debug
+    own = listing[1]
+    if own.resolution is None or own.resolution == "multiple":
+        return debug
+    ctx.log.info("the failed server's own resolution", server=server, resolution=own.resolution)
+    return dataclasses.replace(debug, resolutions={**debug.resolutions, server: own.resolution})
 
 
 async def probe_upstream_directly(
@@ -857,16 +979,16 @@ def record(ctx: ProbeContext, findings: _Findings, gateway: LiteLLMGateway) -> N
             ctx.note(f"litellm issue {issue}: {ISSUES[issue]}")
     if debug.resolutions_truncated:
         ctx.note("LiteLLM truncated x-mcp-debug-auth-resolutions: more servers than it reports")
-    ctx.extra["litellm"] = {
-        "resolution": debug.resolution,
-        "server_auth_type": debug.server_auth_type,
-        "oauth2_token": debug.oauth2_state,
-        "inbound_auth": list(debug.inbound_auth) if debug.inbound_auth is not None else None,
-        "resolutions": dict(debug.resolutions),
-        "upstreams": {
-            server: {"status": o.status, "tool_count": o.tool_count, "http_status": o.http_status}
+    ctx.gateway = GatewayReport(
+        resolution=debug.resolution,
+        server_auth_type=debug.server_auth_type,
+        oauth2_token=debug.oauth2_state,
+        inbound_auth=list(debug.inbound_auth) if debug.inbound_auth is not None else None,
+        resolutions=dict(debug.resolutions),
+        upstreams={
+            server: UpstreamReport(o.status, o.tool_count, o.http_status)
             for server, o in sorted(findings.outcomes.items())
         },
-        "issues": sorted(findings.issues),
-        "debug": gateway.debug,
-    }
+        issues=sorted(findings.issues),
+        debug=gateway.debug,
+    )

@@ -41,6 +41,7 @@ or "after the tool call" (the probe provider documented in the README does); oth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -52,7 +53,9 @@ from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
 from ..mcp.transport import StreamableHTTP
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
+from .findings import CompletionReport
 from .litellm import (
+    ISSUES,
     GatewayAnswer,
     classify_gateway_failure,
     gateway_headers,
@@ -344,6 +347,7 @@ async def _probe(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings:
         nonce=nonce,
     )
     with ctx.step(PHASE_REQUEST, GATEWAY_HOP):
+        ctx.record_request("POST", url, headers, body, PHASE_REQUEST)
         response = await ctx.http.request(
             "POST", url, headers=headers, body=body, hop=GATEWAY_HOP, phase=PHASE_REQUEST
         )
@@ -391,15 +395,19 @@ async def gateway_listing(
         )
     )
     transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
-    status = ctx.last_status
+    # A side question: the status reported stays that of the completion request.
+    status, challenge = ctx.last_status, ctx.auth_challenge
     try:
         with ctx.step(PHASE_LIST, GATEWAY_HOP):
             result = await transport.call("tools/list", {}, PHASE_LIST)
-    except (ProbeFailure, OSError) as exc:
+    except ProbeFailure as exc:
+        ctx.log.info("the gateway's own listing of the server failed", error=exc.detail[:200])
+        return _refused_listing(ctx, settings, url, exc)
+    except (OSError, asyncio.IncompleteReadError) as exc:
         ctx.log.info("the gateway's own listing of the server failed", error=str(exc)[:200])
         return None
     finally:
-        ctx.last_status = status
+        ctx.last_status, ctx.auth_challenge = status, challenge
     tools = result.get("tools")
     names = [
         str(t.get("name"))
@@ -416,6 +424,40 @@ async def gateway_listing(
         outcomes={k: o.status for k, o in sorted(outcomes.items())},
     )
     return GatewayListing(names, failure)
+
+
+def _refused_listing(
+    ctx: ProbeContext, settings: LiteLLMCompletionProber, url: str, refused: ProbeFailure
+) -> GatewayListing | None:
+    """LiteLLM's own 401 to the listing: the server needs a user token it did not have (an
+    oauth2 server not authorized in LiteLLM, or a passthrough server's relayed challenge), or
+    refused the one passed through. Read as the mcp prober reads it, placed at the listing."""
+    received = ctx.auth_challenge
+    if ctx.last_status != 401 or received is None:
+        return None
+    answer = GatewayAnswer(
+        status=401,
+        body="",
+        challenge=received.bearer,
+        gateway_url=url,
+        key_sent=settings.api_key is not None,
+        user_token_sent=False,
+        authorization_sent=settings.key_header == "authorization" and settings.api_key is not None,
+    )
+    failure, issues = classify_gateway_failure(refused, answer)
+    if failure is refused:
+        return None
+    for issue in sorted(issues):
+        ctx.note(f"litellm issue {issue}: {ISSUES[issue]}")
+    return GatewayListing(
+        [],
+        ProbeFailure(
+            UPSTREAM_HOP,
+            PHASE_LIST,
+            failure.reason,
+            f"the gateway's listing of server {settings.server!r} got {failure.detail}",
+        ),
+    )
 
 
 def _header_number(value: str | None) -> float | None:
@@ -667,10 +709,10 @@ def record(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings: _Find
             "Retries the gateway made (x-litellm-attempted-retries); each repeats the MCP call.",
             findings.retries,
         )
-    ctx.extra["completion"] = {
-        "endpoint": settings.endpoint,
-        "model": settings.model,
-        "tool": name,
-        "listed": len(call.listed) if call is not None and call.listed is not None else None,
-        "calls": call.calls.count(name) if call is not None else None,
-    }
+    ctx.completion = CompletionReport(
+        endpoint=settings.endpoint,
+        model=settings.model,
+        tool=name,
+        listed=len(call.listed) if call is not None and call.listed is not None else None,
+        calls=call.calls.count(name) if call is not None else None,
+    )

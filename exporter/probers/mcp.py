@@ -14,7 +14,11 @@ from ..mcp.jsonrpc import JSONRPCError
 from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
+from .deviations import check_ping_result
 from .failure import Hop, ProbeFailure
+from .findings import ServerInfo
+from .spec_checks import check_session_terminated, run_spec_checks
+from .tool_surface import write_tool_surface
 
 CLIENT_INFO: Final = {"name": "mcp-exporter", "version": __version__}
 KNOWN_CAPABILITIES: Final = (
@@ -45,8 +49,8 @@ def credential_headers(settings: MCPProber) -> dict[str, str]:
 async def probe_mcp(ctx: ProbeContext) -> bool:
     """Run the module's MCP conversation against ctx.target; raise ProbeFailure on failure."""
     settings = ctx.module.config.mcp
-    hop: Hop = ctx.extra.get("hop", "client_to_upstream")
-    headers = {**credential_headers(settings), **ctx.extra.get("headers", {})}
+    hop = ctx.target_hop
+    headers = {**credential_headers(settings), **ctx.target_headers}
     if settings.oauth2 is not None:
         headers["Authorization"] = await client_credentials_header(ctx, settings.oauth2)
     try:
@@ -55,9 +59,12 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
         await after_auth_failure(ctx, failure)
         raise
     try:
-        server = ctx.extra["server"]
+        server = ctx.mcp.server
+        assert server is not None  # the handshake (or handshake none) sets it
         for step in settings.steps:
             await _run_step(ctx, transport, step, server)
+        if settings.spec_checks:
+            await run_spec_checks(ctx, transport)
         _check_expectations(ctx, settings, hop)
     except asyncio.CancelledError:
         # The deadline passed: no time is left to end the session, and the failure must stay
@@ -69,6 +76,8 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
             await after_auth_failure(ctx, exc)
         raise
     await _end_session(ctx, transport, settings.delete_session)
+    if settings.spec_checks:
+        await check_session_terminated(ctx, transport)
     return True
 
 
@@ -92,13 +101,7 @@ async def connect(
         # Nothing is learnt about the server: steps are not gated on capabilities, and no
         # server info is reported.
         transport.protocol_version = settings.protocol_version
-        ctx.extra["server"] = {
-            "name": "",
-            "version": "",
-            "protocol_version": settings.protocol_version,
-            "transport": transport.name,
-            "capabilities": None,
-        }
+        ctx.mcp.server = ServerInfo("", "", settings.protocol_version, transport.name, None)
         ctx.log.info("no handshake: sending the steps directly")
         return transport
     if settings.protocol_version == MODERN_VERSION:
@@ -246,22 +249,23 @@ def _record_server(
     version: str,
     capabilities: dict[str, Any],
 ) -> None:
-    ctx.extra["server"] = {
-        # Not cut here: every surface redacts, then bounds (a cut could split an echoed secret).
-        "name": str(server_info.get("name", "")),
-        "version": str(server_info.get("version", "")),
-        "protocol_version": version,
-        "transport": transport.name,
-        "capabilities": capabilities,
-    }
+    # Not cut here: every surface redacts, then bounds (a cut could split an echoed secret).
+    server = ServerInfo(
+        name=str(server_info.get("name", "")),
+        version=str(server_info.get("version", "")),
+        protocol_version=version,
+        transport=transport.name,
+        capabilities=capabilities,
+    )
+    ctx.mcp.server = server
     reg = ctx.registry
     reg.set(
         "probe_mcp_server_info",
         "Server implementation and negotiated protocol.",
         1,
         {
-            "server_name": ctx.extra["server"]["name"],
-            "server_version": ctx.extra["server"]["version"],
+            "server_name": server.name,
+            "server_version": server.version,
             "protocol_version": version,
             "transport": transport.name,
         },
@@ -287,9 +291,7 @@ async def _request(
         raise
 
 
-async def _run_step(
-    ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]
-) -> None:
+async def _run_step(ctx: ProbeContext, transport: Transport, step: str, server: ServerInfo) -> None:
     hop = transport.hop
     if isinstance(transport, StreamableHTTP):
         transport.response_headers = {}
@@ -298,7 +300,7 @@ async def _run_step(
             await _list(ctx, transport, step, server)
         elif step == "ping":
             with ctx.step("ping", hop):
-                await _request(ctx, transport, "ping", {}, "ping")
+                check_ping_result(ctx, await _request(ctx, transport, "ping", {}, "ping"))
         elif step == "tool_call":
             await _tool_call(ctx, transport)
     except ProbeFailure:
@@ -307,15 +309,15 @@ async def _run_step(
     finally:
         # A gateway's debug headers describe the request they answer (read by litellm.py).
         if isinstance(transport, StreamableHTTP):
-            ctx.extra.setdefault("step_headers", {})[step] = transport.response_headers
+            ctx.mcp.step_headers[step] = transport.response_headers
     ctx.steps[step] = True
     ctx.log.info("step passed", step=step)
 
 
-async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict[str, Any]) -> None:
+async def _list(ctx: ProbeContext, transport: Transport, step: str, server: ServerInfo) -> None:
     method, capability, key = _LIST_STEPS[step]
     hop = transport.hop
-    declared = server["capabilities"]  # None without a handshake: nothing to check against
+    declared = server.capabilities  # None without a handshake: nothing to check against
     if declared is not None and capability not in declared:
         raise ProbeFailure(
             hop,
@@ -332,14 +334,14 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict
             params: dict[str, Any] = {} if cursor is None else {"cursor": cursor}
             result = await _request(ctx, transport, method, params, step)
             try:
-                page = mcp_types.list_result(result, key, server["protocol_version"])
+                page = mcp_types.list_result(result, key, server.protocol_version)
             except mcp_types.SchemaViolation as violation:
                 raise ProbeFailure(
                     hop, step, "jsonrpc_invalid", f"{method} result: {violation}"
                 ) from None
             items.extend(page)
             if step == "tools_list":
-                ctx.extra["tools_result"] = result
+                ctx.mcp.tools_result = result
             next_cursor = result.get("nextCursor")
             if next_cursor is None:
                 break
@@ -359,12 +361,13 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: dict
     ctx.registry.set(f"probe_mcp_{key}", f"Number of {key} the server listed.", len(items))
     ctx.log.info("listed", method=method, count=len(items), pages=len(seen) + 1)
     if step == "tools_list":
-        ctx.extra["tools"] = items
+        ctx.mcp.tools = items
         ctx.registry.set(
             "probe_mcp_tools_fingerprint",
             "Stable number derived from the canonical tool list; changes when tools change.",
             tools_fingerprint(items),
         )
+        write_tool_surface(ctx, items)
 
 
 def tools_fingerprint(tools: list[Any]) -> int:
@@ -393,7 +396,7 @@ async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
             "tool_call",
         )
     try:
-        mcp_types.call_tool_result(result, ctx.extra["server"]["protocol_version"])
+        mcp_types.call_tool_result(result, _server(ctx).protocol_version)
     except mcp_types.SchemaViolation as violation:
         raise ProbeFailure(
             hop, "tool_call", "jsonrpc_invalid", f"tools/call result: {violation}"
@@ -404,7 +407,7 @@ async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
         for block in content
         if isinstance(block, dict) and block.get("type") == "text"
     ]
-    ctx.extra["tool_result_text"] = "\n".join(texts)[:2000]
+    ctx.mcp.tool_result_text = "\n".join(texts)[:2000]
     is_error = result.get("isError") is True
     if is_error != call.expect.is_error:
         if is_error:
@@ -428,8 +431,8 @@ async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
 
 def _check_expectations(ctx: ProbeContext, settings: MCPProber, hop: Hop) -> None:
     expect = settings.expect
-    server = ctx.extra["server"]
-    version = server["protocol_version"]
+    server = _server(ctx)
+    version = server.protocol_version
     if expect.protocol_versions is not None and version not in expect.protocol_versions:
         raise ProbeFailure(
             hop,
@@ -447,11 +450,11 @@ def _check_expectations(ctx: ProbeContext, settings: MCPProber, hop: Hop) -> Non
             f"negotiated {version}, older than the required {expect.min_protocol_version}",
         )
     for capability in expect.capabilities:
-        if capability not in server["capabilities"]:
+        if capability not in (server.capabilities or {}):
             raise ProbeFailure(
                 hop, "initialize", "capability_missing", f"server lacks capability {capability}"
             )
-    tools = ctx.extra.get("tools")
+    tools = ctx.mcp.tools
     if tools is None:
         return
     if len(tools) < expect.min_tools:
@@ -467,3 +470,10 @@ def _check_expectations(ctx: ProbeContext, settings: MCPProber, hop: Hop) -> Non
         raise ProbeFailure(
             hop, "tools_list", "expectation_failed", f"required tools missing: {', '.join(missing)}"
         )
+
+
+def _server(ctx: ProbeContext) -> ServerInfo:
+    """The server the handshake found (every step runs after it)."""
+    server = ctx.mcp.server
+    assert server is not None
+    return server

@@ -3,7 +3,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-apt_pkgs=(prometheus prometheus-alertmanager prometheus-blackbox-exporter tinyproxy)
+# tinyproxy: the forward proxy of the network layer's tests; chromium and chromium-driver: the
+# browser tests of the HTML pages (tests/test_pages.py).
+apt_pkgs=(prometheus prometheus-alertmanager prometheus-blackbox-exporter tinyproxy chromium
+  chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -18,6 +18,7 @@ Upstreams (LiteLLM server name: scenario):
 - `wrongbearer` `auth_type: bearer_token` whose configured token the upstream refuses (401)
 - `m2mbad`      `auth_type: oauth2` client_credentials whose token endpoint refuses LiteLLM's
                 client secret (`invalid_client`), so LiteLLM never gets a token
+- `m2mdown`     the same with its `token_url` on a closed local port (token endpoint down)
 - `strictpass`  `auth_type: true_passthrough` whose upstream accepts only `PASSTHROUGH_TOKEN`
 
 Probe models (never reach a provider; `api_base` points at a closed local port):
@@ -250,6 +251,8 @@ def _config(upstreams: dict[str, Upstream], closed_port: int) -> dict[str, Any]:
                 "client_secret": "not-the-secret" if name == "m2mbad" else OAUTH_CLIENT_SECRET,
                 "token_url": f"http://127.0.0.1:{up.port}/oauth/token",
             }
+            if name == "m2mdown":
+                entry["token_url"] = f"{dead_base}/oauth/token"
         elif up.kind == "authcode":
             entry |= {
                 "auth_type": "oauth2",
@@ -319,6 +322,7 @@ UPSTREAM_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "wrongbearer": ("bearer", ("--token", BEARER_TOKEN)),
     "m2mbad": ("m2m", ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET)),
     "strictpass": ("passthrough", ("--token", PASSTHROUGH_TOKEN)),
+    "m2mdown": ("m2m", ("--client-id", OAUTH_CLIENT_ID, "--client-secret", OAUTH_CLIENT_SECRET)),
 }
 
 

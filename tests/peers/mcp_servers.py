@@ -64,14 +64,22 @@ class Peer:
             self.proc.kill()
 
 
-def start_sdk(mode: str, *, json_response: bool = False, asks_back: bool = False) -> Peer:
-    """Start sdk_server.py in the given mode (with the asks_back tool if asked)."""
+def start_sdk(
+    mode: str,
+    *,
+    json_response: bool = False,
+    asks_back: bool = False,
+    origin_protection: bool = False,
+) -> Peer:
+    """Start sdk_server.py in the given mode (with the asks_back tool, Origin checks if asked)."""
     port = free_port()
     cmd = [sys.executable, str(HERE / "sdk_server.py"), "--mode", mode, "--port", str(port)]
     if json_response:
         cmd.append("--json")
     if asks_back:
         cmd.append("--asks-back")
+    if origin_protection:
+        cmd.append("--origin-protection")
     proc = subprocess.Popen(cmd)
     wait_for_port(port, proc)
     base = f"http://127.0.0.1:{port}"

@@ -337,6 +337,7 @@ def start_mcp_server(
     json_response: bool = False,
     stateless: bool = False,
     host_name: str = "127.0.0.1",
+    public_initialize: bool = False,
 ) -> OAuthMCPServerPeer:
     argv = [str(MCP_SCRIPT), "--port", "0", "--issuer", issuer, "--path", path]
     argv += ["--host-name", host_name]
@@ -346,8 +347,10 @@ def start_mcp_server(
         argv.append("--no-audience-check")
     if json_response:
         argv.append("--json-response")
-    if stateless:
+    if stateless or public_initialize:
         argv.append("--stateless")
+    if public_initialize:
+        argv.append("--public-initialize")
     process = PeerProcess(argv, "oauth-mcp")
     base_url = f"http://{host_name}:{process.info['port']}"
     peer = OAuthMCPServerPeer(

@@ -132,6 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["stateful", "stateless", "sse"], required=True)
     parser.add_argument("--json", action="store_true")
+    # The SDK's own Host/Origin validation, as it is on by default for a localhost server.
+    parser.add_argument("--origin-protection", action="store_true")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument(
         "--h2", action="store_true", help="serve with hypercorn, HTTP/2 (TLS: ALPN h2 only)"
@@ -142,6 +144,12 @@ def main() -> None:
     args = parser.parse_args()
     server = build(args.asks_back)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    if args.origin_protection:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=["127.0.0.1:*"],
+            allowed_origins=["http://127.0.0.1:*"],
+        )
     if args.mode == "sse":
         app = server.sse_app(transport_security=security)
     else:

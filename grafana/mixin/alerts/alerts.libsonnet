@@ -169,11 +169,16 @@ local fold(text) = std.join(' ', [std.stripChars(l, ' ') for l in std.split(text
             alert: 'MCPProbeErrorBudgetBurn',
             // Both windows over the threshold: the long one says enough budget burned, the short
             // one that it is still burning (so the alert resolves soon after the target recovers).
+            // The long window must also hold at least half the probes it spans (compared with the
+            // short one's, so any scrape interval works): a target added minutes ago, whose first
+            // probe failed, would otherwise look as if its whole window had failed.
             expr: |||
               target:probe_success:error_ratio%(long)s > (%(factor)g * (1 - %(objective)g))
               and
               target:probe_success:error_ratio%(short)s > (%(factor)g * (1 - %(objective)g))
-            ||| % (w { objective: c.sloObjective }),
+              and
+              target:probe_success:samples%(long)s >= %(half)g * target:probe_success:samples%(short)s
+            ||| % (w { objective: c.sloObjective, half: util.seconds(w.long) / util.seconds(w.short) / 2 }),
             'for': w['for'],
             labels: {
               severity: c.severities[w.severity],

@@ -1343,7 +1343,7 @@ function(config)
     },
     {
       type: 'row',
-      title: 'TLS',
+      title: 'TLS and HTTP',
       collapsed: false,
       gridPos: {
         h: 1,
@@ -1361,7 +1361,7 @@ function(config)
       datasource: g.datasource,
       gridPos: {
         h: 4,
-        w: 12,
+        w: 8,
         x: 0,
         y: 60,
       },
@@ -1420,8 +1420,8 @@ function(config)
       datasource: g.datasource,
       gridPos: {
         h: 4,
-        w: 12,
-        x: 12,
+        w: 8,
+        x: 8,
         y: 60,
       },
       fieldConfig: {
@@ -1463,5 +1463,57 @@ function(config)
         },
       ],
       id: 26,
+    },
+    {
+      type: 'stat',
+      title: 'HTTP version',
+      description: 'HTTP version of the last answer from the target (probe_http_version): 1.1, or 2 when negotiated by ALPN or required.',
+      datasource: g.datasource,
+      gridPos: {
+        h: 4,
+        w: 8,
+        x: 16,
+        y: 60,
+      },
+      fieldConfig: {
+        defaults: {
+          unit: 'none',
+          decimals: 1,
+          thresholds: {
+            mode: 'absolute',
+            steps: [
+              {
+                color: 'green',
+                value: null,
+              },
+            ],
+          },
+        },
+        overrides: [],
+      },
+      options: {
+        reduceOptions: {
+          calcs: ['lastNotNull'],
+          fields: '',
+          values: false,
+        },
+        colorMode: 'none',
+        graphMode: 'none',
+        textMode: 'value',
+        justifyMode: 'auto',
+        orientation: 'auto',
+      },
+      targets: [
+        {
+          datasource: g.datasource,
+          editorMode: 'code',
+          expr: 'probe_http_version{%(probe)s}' % s,
+          legendFormat: '__auto',
+          range: false,
+          instant: true,
+          refId: 'A',
+        },
+      ],
+      id: 27,
     },
   ])

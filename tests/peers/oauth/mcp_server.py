@@ -35,6 +35,11 @@ with ``{base}`` = ``http://127.0.0.1:{port}`` and ``{path}`` = ``/mcp`` by defau
 
 Tools: ``echo(text)`` and ``whoami()`` (the client id, scopes and audience the server saw).
 
+``--public-initialize`` (with ``--stateless``): ``initialize`` and ``notifications/initialized``
+are answered by the same server without authorization, every other request goes through the
+SDK's authorization as above, as for a server that lets clients connect and wants a token only
+for ``tools/list`` and ``tools/call``.
+
 Run: ``python mcp_server.py --issuer http://127.0.0.1:PORT [--port 0] [--required-scope S]``.
 Once bound it prints one JSON line: ``{"url": "{base}{path}", "port": ...}``; it serves shortly
 after (poll the metadata URL).
@@ -44,11 +49,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import sys
 import urllib.request
 import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -130,6 +137,7 @@ def build_server(
     resource_url: str,
     required_scopes: list[str],
     audience_check: bool,
+    protected: bool = True,
 ) -> MCPServer[Any]:
     verifier = JWKSTokenVerifier(issuer, jwks_url, resource_url if audience_check else None)
     with warnings.catch_warnings():
@@ -140,8 +148,10 @@ def build_server(
             required_scopes=required_scopes,
             validate_token_resource=audience_check,
         )
-    server: MCPServer[Any] = MCPServer(
-        name="oauth-test-server", version="1.0.0", token_verifier=verifier, auth=auth
+    server: MCPServer[Any] = (
+        MCPServer(name="oauth-test-server", version="1.0.0", token_verifier=verifier, auth=auth)
+        if protected
+        else MCPServer(name="oauth-test-server", version="1.0.0")
     )
 
     @server.tool()
@@ -160,6 +170,59 @@ def build_server(
     return server
 
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+PUBLIC_METHODS = ("initialize", "notifications/initialized")
+
+
+def public_initialize(protected: Any, public: Any, path: str) -> ASGIApp:
+    """Route the handshake of `path` to the unprotected app, everything else to the protected
+    one (both stateless, so no session ties a request to either)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        async with (
+            protected.router.lifespan_context(protected),
+            public.router.lifespan_context(public),
+        ):
+            yield
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            message = await receive()
+            async with lifespan():
+                await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http" or scope["path"] != path or scope["method"] != "POST":
+            await protected(scope, receive, send)
+            return
+        messages: list[Message] = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        try:
+            method = json.loads(body).get("method")
+        except (ValueError, AttributeError):
+            method = None
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        target = public if method in PUBLIC_METHODS else protected
+        await target(scope, replay, send)
+
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -173,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--host-name", default="127.0.0.1", help="the host in its URLs (it binds 127.0.0.1)"
     )
+    parser.add_argument("--public-initialize", action="store_true", help="needs --stateless")
     args = parser.parse_args(argv)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -193,6 +257,21 @@ def main(argv: list[str] | None = None) -> None:
         stateless_http=args.stateless,
         host="127.0.0.1",
     )
+    if args.public_initialize:
+        public = build_server(
+            issuer=args.issuer,
+            jwks_url=args.jwks_url or f"{args.issuer.rstrip('/')}/jwks",
+            resource_url=url,
+            required_scopes=args.required_scope or ["mcp:read"],
+            audience_check=not args.no_audience_check,
+            protected=False,
+        ).streamable_http_app(
+            streamable_http_path=args.path,
+            json_response=args.json_response,
+            stateless_http=True,
+            host="127.0.0.1",
+        )
+        app = public_initialize(app, public, args.path)  # type: ignore[assignment]
     print(json.dumps({"url": url, "port": port}), flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
