@@ -65,7 +65,7 @@ modules:
 """
 # Bounded so the whole file stays within a few tens of seconds.
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -384,7 +384,7 @@ async def test_any_refusal_of_initialize(
     await check_every_surface(harness)
 
 
-@settings(SETTINGS, max_examples=12)
+@settings(SETTINGS, max_examples=10)
 @given(
     bodies=answers(),
     requests=st.lists(server_request, max_size=3),
@@ -486,7 +486,7 @@ challenges = st.one_of(
 )
 
 
-@settings(SETTINGS, max_examples=20)
+@settings(SETTINGS, max_examples=15)
 @given(
     challenge=challenges,
     resource=mutated(_valid_metadata()[0]),
