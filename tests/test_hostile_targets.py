@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
 
 from tests import hostile
 from tests.conftest import Exporter, ExporterFactory
+from tests.exporter_process import StartExporter
 from tests.fakes import serve
-from tests.peers.mcp_servers import Peer, start_sdk
+from tests.peers.mcp_servers import Peer, free_port, start_sdk
 from tests.test_probe_mcp import failure
 
 TIMEOUT = 2.0
@@ -1273,3 +1275,21 @@ async def test_echoed_credential_in_a_response_id_is_not_shown(
         text = await all_surfaces(exporter, url, "bearer")
     assert "response id of type str does not match request id 2" in text
     assert_no_secret(text)
+
+
+async def test_exporter_log_stream_has_no_control_characters(
+    start_exporter: StartExporter, tmp_path: Path
+) -> None:
+    """The exporter's own log line for a probe never carries a control character from the
+    target's URL (a C1 control, a bidi override stays visible text) to the terminal."""
+    config = tmp_path / "c.yml"
+    config.write_text(CONFIG)
+    process = start_exporter("--config.file", str(config))
+    target = quote(f"http://127.0.0.1:{free_port()}/mcp\u0085\u009b31m", safe=":/")
+    status, body = await asyncio.to_thread(process.get, f"/probe?target={target}&module=hostile")
+    assert status == 200, body
+    log = process.stop().encode()
+    assert b"event=probe module=hostile" in log, log.decode()
+    assert "/mcp\ufffd\ufffd31m".encode() in log
+    assert b"\xc2\x85" not in log
+    assert b"\xc2\x9b" not in log
