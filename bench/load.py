@@ -25,8 +25,10 @@ from typing import Any
 from .client import HTTPError, Pool
 
 _perf = time.perf_counter
-_PHASE_RE = re.compile(rb'^probe_mcp_phase_duration_seconds\{phase="([a-z_]+)"\} (\S+)$', re.M)
-_SUCCESS_RE = re.compile(rb"^probe_success (\S+)$", re.M)
+_PHASE_RE = re.compile(
+    rb'^probe_mcp_phase_duration_seconds\{phase="([a-z_]+)"\} (\S+)$', re.MULTILINE
+)
+_SUCCESS_RE = re.compile(rb"^probe_success (\S+)$", re.MULTILINE)
 
 
 def _cpu() -> float:

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 MIB: Final = 2**20
 
-# name: (what, limit, unit, comparison)
+# Each target by name: what it measures, its limit, the unit and the comparison.
 TARGETS: Final = {
     "fidelity_no_load_p99": (
         "phase time minus true delay, p99, worst phase, no load",

@@ -175,7 +175,7 @@ async def _in_thread(function: Callable[[A], T], argument: A) -> T:
     def run() -> None:
         try:
             result = function(argument)
-        except BaseException as exc:  # handed to the awaiting task, which decides
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, which decides
             done = functools.partial(settle, functools.partial(future.set_exception, exc))
         else:
             done = functools.partial(settle, functools.partial(future.set_result, result))

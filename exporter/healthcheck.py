@@ -126,6 +126,7 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check the exporter once; 0 when it serves, 1 (with the reason on stderr) when not."""
     parser = argparse.ArgumentParser(
         prog="mcp-exporter-healthcheck", description=__doc__.splitlines()[0]
     )

@@ -58,7 +58,7 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     The exporter's own events go straight from structlog to stderr: the stdlib round trip cost
     a measurable share of a probe's CPU for the one line every probe writes.
     """
-    global _level
+    global _level  # noqa: PLW0603 - one process-wide level, set once at startup
     _level = logging.getLevelName(level.upper())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

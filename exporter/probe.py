@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -14,36 +14,24 @@ import structlog
 from .config import RuntimeModule, module_yaml
 from .history import ProbeLog
 from .metrics import ProbeRegistry
+from .probers import discovery, litellm_completion, litellm_gateway, litellm_health, mcp
 from .probers.context import ProbeContext
-from .probers.deviations import write_deviations
-from .probers.discovery import probe_discovery, write_oauth_metrics
 from .probers.failure import ProbeFailure, failure_from
-from .probers.litellm import probe_litellm
-from .probers.litellm_completion import probe_litellm_completion
-from .probers.litellm_health import probe_litellm_health
-from .probers.mcp import probe_mcp
+from .probers.prober import Prober
 from .redact import Redactor, display_url
 from .replay import render as render_replay
 from .untrusted import clean
 
-ProbeFn = Callable[[ProbeContext], Awaitable[bool]]
-
-PROBERS: Final[dict[str, ProbeFn]] = {
-    "mcp": probe_mcp,
-    "discovery": probe_discovery,
-    "litellm_completion": probe_litellm_completion,
-    "litellm_health": probe_litellm_health,
+# Every prober, by the name the module's config gives it (Module.prober_kind).
+PROBERS: Final[dict[str, Prober]] = {
+    "mcp": mcp.PROBER,
+    "litellm_gateway": litellm_gateway.PROBER,
+    "discovery": discovery.PROBER,
+    "litellm_completion": litellm_completion.PROBER,
+    "litellm_health": litellm_health.PROBER,
 }
 DEFAULT_MODULE: Final = "mcp"
 _CLOSE_GRACE: Final = 1.0
-
-
-def prober_for(module: RuntimeModule) -> ProbeFn:
-    """The module's prober. An mcp module with a litellm block talks MCP through the gateway:
-    the same conversation, plus the gateway's headers, debug headers and diagnoses."""
-    if module.config.prober == "mcp" and module.config.mcp.litellm is not None:
-        return probe_litellm
-    return PROBERS[module.config.prober]
 
 
 logger = structlog.get_logger("mcp_exporter.probe")
@@ -126,7 +114,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     log = ProbeLog()
     timeout = budget
     ctx = ProbeContext(target=target, module=module, registry=registry, log=log, timeout=timeout)
-    prober = prober_for(module)
+    prober = PROBERS[module.config.prober_kind]
     log.info(
         "beginning probe",
         module=module.name,
@@ -137,7 +125,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     failure: ProbeFailure | None = None
     try:
         async with asyncio.timeout(timeout):
-            await prober(ctx)
+            await prober.run(ctx)
     except TimeoutError:
         failure = _timeout_failure(ctx, timeout)
     except ProbeFailure as exc:
@@ -145,7 +133,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
         # probe into reference cycles that only the garbage collector frees (in long pauses).
         failure = exc.with_traceback(None)
         failure.__context__ = failure.__cause__ = None
-    except Exception as exc:  # a prober bug or an unexpected error must not escape the probe
+    except Exception as exc:  # noqa: BLE001 - a prober bug or any error must not escape the probe
         failure = _unexpected_failure(ctx, exc)
     finally:
         try:
@@ -172,6 +160,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     log.redactor = redact
     if ctx.notes:
         ctx.notes = [redact(note) for note in ctx.notes]
+    prober.write_metrics(ctx)
     _finish_registry(ctx, success, duration, failure)
     # A server can echo a credential into what becomes a label (its name, a header).
     registry.seal(redact)
@@ -218,7 +207,7 @@ def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
 def _finish_registry(
     ctx: ProbeContext, success: bool, duration: float, failure: ProbeFailure | None
 ) -> None:
-    """The metrics every probe has, written once, here."""
+    """The metrics every probe has, written once, here; the prober wrote its own."""
     reg = ctx.registry
     reg.set("probe_success", "Whether the probe succeeded.", 1 if success else 0)
     reg.set("probe_duration_seconds", "How long the probe took.", duration)
@@ -230,38 +219,6 @@ def _finish_registry(
             1,
             {"hop": failure.hop, "phase": failure.phase, "reason": failure.reason},
         )
-    for phase, seconds in ctx.phase_seconds.items():
-        reg.set(
-            "probe_mcp_phase_duration_seconds",
-            "Duration of each phase of the probe.",
-            seconds,
-            {"phase": phase},
-        )
-    if ctx.module.config.prober == "mcp":
-        steps = ctx.module.config.mcp.steps
-        for step in steps:
-            reg.set(
-                "probe_mcp_step_success",
-                "Whether each configured step passed.",
-                1 if ctx.steps.get(step) else 0,
-                {"step": step},
-            )
-        if "session_delete" in ctx.steps:
-            reg.set(
-                "probe_mcp_step_success",
-                "Whether each configured step passed.",
-                1 if ctx.steps["session_delete"] else 0,
-                {"step": "session_delete"},
-            )
-        write_deviations(ctx)
-    write_oauth_metrics(ctx)
-    if ctx.last_status is not None:
-        reg.set("probe_http_status_code", "Last HTTP status code from the target.", ctx.last_status)
-    reg.set(
-        "probe_mcp_jsonrpc_error_code",
-        "Last JSON-RPC error code, 0 if none.",
-        ctx.jsonrpc_error_code,
-    )
     hops = dict(ctx.hops)
     if failure is not None and failure.hop != "exporter":
         hops[failure.hop] = False
@@ -274,21 +231,6 @@ def _finish_registry(
             1 if ok else 0,
             {"hop": hop},
         )
-    version = ctx._http.http_version if ctx._http is not None else None
-    if version:
-        # As blackbox_exporter: 1.1 or 2 (1.0 for an HTTP/1.0 answer).
-        number = {"HTTP/2": 2.0, "HTTP/1.1": 1.1, "HTTP/1.0": 1.0}.get(version)
-        if number is not None:
-            reg.set("probe_http_version", "The HTTP version of the last answer.", number)
-    tls = ctx._http.tls if ctx._http is not None else None
-    if tls is not None:
-        reg.set("probe_tls_version_info", "The TLS version used.", 1, {"version": tls.version})
-        if tls.cert_not_after is not None:
-            reg.set(
-                "probe_ssl_earliest_cert_expiry",
-                "Expiry of the server's certificate, in Unix seconds.",
-                tls.cert_not_after,
-            )
 
 
 def replay_of(outcome: ProbeOutcome) -> Callable[[], str]:

@@ -13,10 +13,12 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-SENSITIVE_HEADER_RE: Final = re.compile(r"auth|cookie|key|token|secret|passw|session", re.I)
+SENSITIVE_HEADER_RE: Final = re.compile(
+    r"auth|cookie|key|token|secret|passw|session", re.IGNORECASE
+)
 # Query parameters that carry credentials (?api_key=, ?access_token=, a signed URL's ?sig=).
 SENSITIVE_QUERY_RE: Final = re.compile(
-    r"auth|cookie|key|token|secret|passw|session|sig|code|jwt|credential", re.I
+    r"auth|cookie|key|token|secret|passw|session|sig|code|jwt|credential", re.IGNORECASE
 )
 MASK: Final = "<secret>"
 # Shorter values are too likely to occur in ordinary text to be replaced blindly.

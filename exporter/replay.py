@@ -184,7 +184,7 @@ def render(
         return ""
     # Variables an earlier command of the script assigns (NAME=$(...)) are not the operator's.
     assigned = {
-        name for _c, command in script for name in re.findall(r"^(\w+)=\$\(", command, re.M)
+        name for _c, command in script for name in re.findall(r"^(\w+)=\$\(", command, re.MULTILINE)
     }
     lines = ["# Replay of this probe's requests with curl. Set these variables first:"]
     for name in variables_needed(script):

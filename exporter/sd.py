@@ -145,7 +145,7 @@ class ServiceDiscovery:
         source = cache.source
         try:
             servers = await fetch_servers(source, config.sd_ssl_contexts.get(name))
-        except Exception as exc:  # any failure keeps the last good list; it is reported
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the last good list; it is reported
             if isinstance(exc, ProbeFailure):
                 error = f"{exc.reason}: {exc.detail}"
             elif isinstance(exc, TimeoutError):

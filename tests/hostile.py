@@ -748,8 +748,8 @@ def asks_back(
                 await response.write(f"event: message\ndata: {json.dumps(item)}\n\n".encode())
             if expected:
                 await server.arrived.wait()
-            reply = {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": TOOLS}}
-            await response.write(f"event: message\ndata: {json.dumps(reply)}\n\n".encode())
+            listing = {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": TOOLS}}
+            await response.write(f"event: message\ndata: {json.dumps(listing)}\n\n".encode())
             await response.write_eof()
             return response
         reply = answer(message)

@@ -332,6 +332,7 @@ async def test_probe_endpoint_and_report(
 
 def test_parsers_ignore_malformed_answers() -> None:
     """Malformed or hostile answers parse to nothing, never raise."""
+    doc: object
     for doc in (
         None,
         [],

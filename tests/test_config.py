@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "config" / "testdata"
 
 INVALID = {
+    "invalid-duration-inf.yml": "modules.m.timeout: invalid duration 'inf': expected e.g. 10s, "
+    "500ms or 1m30s",
     "invalid-proxy-credentials-in-url.yml": "modules.m.mcp.http_client.proxy_url: proxy_url must "
     "not carry credentials; use proxy_username and proxy_password",
     "invalid-proxy-two-sources.yml": "modules.m.mcp.http_client: give proxy_url or "

@@ -19,7 +19,7 @@ import yaml
 from kubernetes_validate.utils import all_versions, schema_contents
 from referencing import Registry, Resource
 
-from exporter.config import is_sensitive_header
+from exporter.redact import is_sensitive_header
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -81,7 +81,7 @@ NAMESPACE = _kustomization(K8S_DIR)["namespace"]
 
 
 def _flag(name: str) -> str:
-    values = [a.split("=", 1)[1] for a in CONTAINER["args"] if a.startswith(f"{name}=")]
+    values: list[str] = [a.split("=", 1)[1] for a in CONTAINER["args"] if a.startswith(f"{name}=")]
     assert len(values) == 1, f"{name} must be given once in the container's args"
     return values[0]
 
@@ -179,7 +179,7 @@ def test_deployment_runs_several_replicas_spread_and_protected_by_the_pdb() -> N
 
 def test_deployment_is_non_root_with_a_read_only_root_filesystem() -> None:
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
-    uid = int(re.search(r"^USER (\d+)$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
+    uid = int(re.search(r"^USER (\d+)$", dockerfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
     pod_sc = POD["spec"]["securityContext"]
     sc = CONTAINER["securityContext"]
     assert pod_sc["runAsNonRoot"] is True
@@ -196,12 +196,12 @@ def test_deployment_is_non_root_with_a_read_only_root_filesystem() -> None:
 
 def test_deployment_health_checks_ports_and_resources() -> None:
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
-    port = int(re.search(r"^EXPOSE (\d+)$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
+    port = int(re.search(r"^EXPOSE (\d+)$", dockerfile, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert CONTAINER["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     assert _flag("--web.listen-address") == f":{port}"
     # The probes run the image's health check command, which follows the web config (TLS, basic
     # auth); its own timeout stays inside the probe's.
-    health = re.search(r'^  CMD \["([\w-]+)", "--path=/-/healthy"\]$', dockerfile, re.M)
+    health = re.search(r'^  CMD \["([\w-]+)", "--path=/-/healthy"\]$', dockerfile, re.MULTILINE)
     assert health is not None
     for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
         command = CONTAINER[probe]["exec"]["command"]

@@ -202,7 +202,7 @@ def start_webhook() -> tuple[Webhook, ThreadingHTTPServer]:
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class names it
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -549,10 +549,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, litellm_proxy: LiteLLMProxy)
             )
         )
         for url in (f"http://{exporter}/-/ready", f"http://127.0.0.1:{ports['am']}/-/ready"):
-            wait_for(url, lambda url=url: http_get(url)[0] == 200, processes)
+            wait_for(url, lambda: http_get(url)[0] == 200, processes)  # noqa: B023 - waited for here
         # The servers listen before the first scrape, so no probe of theirs ever fails.
         for port in (ports["demo"], ports["tls"]):
-            wait_for(f"port {port}", lambda port=port: listening(port), processes)
+            wait_for(f"port {port}", lambda: listening(port), processes)  # noqa: B023 - waited for here
         warm_up(exporter, litellm_proxy.mcp_url(), "litellm_gateway", processes)
         warm_up(exporter, litellm_proxy.base_url, "litellm_completion", processes)
         started = time.time()

@@ -208,7 +208,7 @@ def host_path(service: dict[str, Any], container_path: str) -> Path:
 
 def flag(service: dict[str, Any], name: str) -> str:
     (value,) = [a.split("=", 1)[1] for a in service["command"] if a.startswith(f"--{name}=")]
-    return value
+    return str(value)
 
 
 def test_compose_runs_the_whole_demo_stack() -> None:
@@ -220,7 +220,7 @@ def test_compose_runs_the_whole_demo_stack() -> None:
     assert dockerfile.is_file()
     # The production image has no demo extra: the demo server needs the Dockerfile's demo stage.
     assert exporter["build"]["target"] == "demo"
-    assert re.search(r"^FROM \S+ AS demo$", dockerfile.read_text(), re.M)
+    assert re.search(r"^FROM \S+ AS demo$", dockerfile.read_text(), re.MULTILINE)
     assert services["demo-server"]["image"] == exporter["image"]
     assert services["demo-server"]["command"][0] == "demo-server"
     for name, service in services.items():

@@ -12,6 +12,7 @@ import pytest
 
 from exporter import probe as probe_module
 from exporter.probers.context import ProbeContext
+from exporter.probers.prober import Prober
 from tests.conftest import ExporterFactory, parse_metrics
 from tests.exporter_process import StartExporter
 from tests.peers.mcp_servers import Peer
@@ -65,6 +66,7 @@ async def test_reload_does_not_interrupt_probes(
         assert resp.status == 200
     m = await task
     assert m["probe_success"] == 1
+    assert exp.state.config is not None
     assert set(exp.state.config.modules) == {"other"}
 
 
@@ -73,10 +75,11 @@ async def test_prober_bug_is_internal(
 ) -> None:
     """A crashing prober gives reason internal at hop exporter, not a 500."""
 
-    async def broken(_ctx: ProbeContext) -> bool:
+    async def broken(_ctx: ProbeContext) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setitem(probe_module.PROBERS, "mcp", broken)
+    prober = Prober(broken, probe_module.PROBERS["mcp"].write_metrics)
+    monkeypatch.setitem(probe_module.PROBERS, "mcp", prober)
     exp = await make_exporter()
     m = await exp.probe("http://127.0.0.1:1/mcp")
     assert failure(m) == ("exporter", "connect", "internal")

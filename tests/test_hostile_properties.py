@@ -25,7 +25,7 @@ from exporter.probe import run_probe
 from exporter.probers.failure import REASONS
 from exporter.report import render
 from tests.conftest import Exporter, ExporterFactory
-from tests.fakes import serve
+from tests.fakes import Handler, serve
 from tests.hostile import serve_routes
 
 TOKEN = "tok-Secret-9d8c7b6a5f4e3d2c1b0a"
@@ -455,7 +455,7 @@ async def discovery_harness(
             body=fill(metadata.authorization_server), content_type="application/json"
         )
 
-    routes = {
+    routes: dict[str, Handler] = {
         "/mcp": mcp,
         "/.well-known/oauth-protected-resource/mcp": protected_resource,
         "/.well-known/oauth-protected-resource": protected_resource,

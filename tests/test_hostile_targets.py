@@ -22,7 +22,7 @@ from aiohttp import web
 from tests import hostile
 from tests.conftest import Exporter, ExporterFactory
 from tests.exporter_process import StartExporter
-from tests.fakes import serve
+from tests.fakes import Handler, serve
 from tests.peers.mcp_servers import Peer, free_port, start_sdk
 from tests.test_probe_mcp import failure
 
@@ -64,7 +64,7 @@ async def _raw(handler: hostile.RawHandler) -> AsyncIterator[str]:
         yield server.url
 
 
-def fake(handler: hostile.Handler) -> Target:
+def fake(handler: Handler) -> Target:
     """An aiohttp fake as a target."""
     return lambda: serve(handler)
 
@@ -482,7 +482,7 @@ def tls(tmp_path: Path) -> hostile.TLSFiles:
 async def _probe_tls(
     make_exporter: ExporterFactory, context: ssl.SSLContext, **options: object
 ) -> tuple[Exporter, dict[str, float]]:
-    exporter = await make_exporter(tls_config("tls", **options))
+    exporter = await make_exporter(tls_config("tls", TIMEOUT, **options))
     async with hostile.serve_tls(hostile.mcp_server(), context) as url:
         return exporter, await exporter.probe(url, "tls")
 
@@ -602,13 +602,13 @@ async def all_surfaces(exporter: Exporter, url: str, module: str) -> str:
     assert status == 200, log
     status, landing = await exporter.get("/")
     assert status == 200, landing
-    text = "\n".join((metrics, debug, log, landing))
+    text = f"{metrics}\n{debug}\n{log}\n{landing}"
     for bad in (SURROGATE, "\udfff", "\x1b", "\x00", "\x85"):
         assert bad not in text
     return text
 
 
-ODD_TEXT_CASES: list[tuple[str, hostile.Handler, tuple[str, str, str] | None]] = [
+ODD_TEXT_CASES: list[tuple[str, Handler, tuple[str, str, str] | None]] = [
     (
         "server_name",
         hostile.scripted({"initialize": hostile.init_outcome(name=ODD_TEXT, version="1")}),
@@ -661,7 +661,7 @@ ODD_TEXT_CASES: list[tuple[str, hostile.Handler, tuple[str, str, str] | None]] =
 )
 async def test_odd_text_is_safe_on_every_surface(
     make_exporter: ExporterFactory,
-    handler: hostile.Handler,
+    handler: Handler,
     expected: tuple[str, str, str] | None,
 ) -> None:
     """Lone surrogates and control characters from a target never make an endpoint fail: the
@@ -954,7 +954,7 @@ async def test_server_requests_with_unusable_ids_or_in_a_flood(
 
 # --- false success: only what the MCP schema describes counts ----------------------------------
 
-ALL_CAPABILITIES = {"tools": {}, "resources": {}, "prompts": {}}
+ALL_CAPABILITIES: dict[str, dict[str, Any]] = {"tools": {}, "resources": {}, "prompts": {}}
 SCHEMA_CONFIG = f"""
 modules:
   schema:

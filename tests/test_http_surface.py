@@ -125,6 +125,7 @@ async def test_reload_keeps_old_config_when_invalid(
     config_file.write_text("modules: {second: {prober: mcp}}\n")
     async with exp.client.post(f"{exp.base}/-/reload") as resp:
         assert resp.status == 200
+    assert exp.state.config is not None
     assert set(exp.state.config.modules) == {"second"}
     config_file.write_text("modules: {third: {prober: mcp, bogus: 1}}\n")
     async with exp.client.post(f"{exp.base}/-/reload") as resp:

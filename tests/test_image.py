@@ -200,13 +200,13 @@ def test_build_installs_exactly_the_lock_and_the_exporter(built: Path) -> None:
     assert _distributions(built) == locked | {"mcp-exporter": __version__}
     for absent in ("mcp", "uvicorn", "starlette", "pip"):
         assert absent not in _distributions(built)
-    version = subprocess.run(
+    answer = subprocess.run(
         [str(built / "bin" / "mcp-exporter"), "--version"],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert version.stdout.strip() == f"mcp-exporter {__version__}"
+    assert answer.stdout.strip() == f"mcp-exporter {__version__}"
 
 
 def test_the_lock_satisfies_the_declared_dependencies() -> None:

@@ -15,8 +15,13 @@ import yaml
 
 from exporter import report
 from exporter.config import parse
+from exporter.litellm.diagnosis import (
+    ISSUES,
+)
+from exporter.litellm.headers import (
+    RESOLUTIONS,
+)
 from exporter.probe import run_probe
-from exporter.probers.litellm import ISSUES, RESOLUTIONS
 from tests.conftest import Exporter, ExporterFactory
 from tests.peers.litellm_proxy import HEADER_NAME, HEADER_VALUE, LiteLLMProxy
 from tests.test_probe_mcp import failure

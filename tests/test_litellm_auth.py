@@ -363,7 +363,9 @@ def test_every_issue_is_documented_with_its_fix() -> None:
     name a fix for the new ones."""
     from pathlib import Path
 
-    from exporter.probers.litellm import ISSUES
+    from exporter.litellm.diagnosis import (
+        ISSUES,
+    )
 
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text()

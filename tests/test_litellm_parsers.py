@@ -13,25 +13,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.config import LiteLLMGateway, masked_dump, parse
-from exporter.probers.failure import REASONS, ProbeFailure
-from exporter.probers.litellm import (
-    AUTH_TYPES,
+from exporter.litellm.diagnosis import (
     ISSUES,
+    GatewayAnswer,
+    classify_gateway_failure,
+    diagnose,
+    outcome_failure,
+    tool_error_reason,
+)
+from exporter.litellm.headers import (
+    AUTH_TYPES,
     MAX_SERVERS,
     RESOLUTIONS,
     DebugHeaders,
-    GatewayAnswer,
     Outcome,
-    classify_gateway_failure,
-    diagnose,
     enum_label,
     gateway_headers,
-    outcome_failure,
     parse_debug_headers,
     parse_resolutions,
     parse_server_outcomes,
-    tool_error_reason,
 )
+from exporter.probers.failure import REASONS, ProbeFailure
 from exporter.probers.www_authenticate import Challenge
 
 CAPTURES = Path(__file__).parent / "testdata" / "litellm"

@@ -195,7 +195,7 @@ def test_custom_boards_have_the_cluster_variable_and_use_it_everywhere(
     """With multi-cluster on, every board has a cluster variable, every query selects the
     cluster, the target label and the selectors of the config, and promtool parses every query
     after Grafana's substitution."""
-    rules = []
+    rules: list[dict[str, str]] = []
     for name in BOARDS:
         board = json.loads(custom[Path("grafana/dashboards") / name])
         variables = {v["name"]: v for v in board["templating"]["list"]}

@@ -134,7 +134,7 @@ async def test_landing_page_lists_modules_and_recent_probes(
     assert rows[1].find_elements(By.CSS_SELECTOR, ".mini i.failed")
     links = [a.get_attribute("href") for a in browser.find_elements(By.LINK_TEXT, "debug")]
     assert len(links) == 2
-    assert all(link.endswith("&debug=true") for link in links)
+    assert all((link or "").endswith("&debug=true") for link in links)
     await _screenshot(browser, tmp_path / "landing.png")
 
 

@@ -65,7 +65,7 @@ def test_sse_hostile_retry_is_ignored(stream: bytes) -> None:
 
 
 field_text = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=["Cs"]),
     max_size=30,
 )
 event_name = field_text.filter(lambda name: name != "")
@@ -252,7 +252,7 @@ config_trees = st.recursive(
     max_leaves=25,
 )
 config_documents = st.one_of(
-    config_trees.map(lambda tree: yaml.safe_dump(tree)),
+    config_trees.map(yaml.safe_dump),
     st.dictionaries(st.text(max_size=6) | st.just("a"), config_trees, max_size=3).map(
         lambda modules: yaml.safe_dump({"modules": modules})
     ),

@@ -21,7 +21,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import pytest
 import yaml
@@ -244,7 +244,7 @@ def test_sharding_end_to_end(tmp_path: Path) -> None:
         assert abs(share - TARGETS / REPLICAS) <= tolerance(TARGETS, REPLICAS, 4), shares
 
     exe = [sys.executable, "-m", "exporter"]
-    log = lambda name: (tmp_path / f"{name}.log").open("wb")  # noqa: E731
+    log: Callable[[str], BinaryIO] = lambda name: (tmp_path / f"{name}.log").open("wb")  # noqa: E731
     with _processes() as procs:
         procs["demo"] = subprocess.Popen(
             [
@@ -269,7 +269,7 @@ def test_sharding_end_to_end(tmp_path: Path) -> None:
             )
         deadline = time.monotonic() + 15
         for url in exporters:
-            _wait_for(f"{url} ready", lambda url=url: _get(f"{url}/-/ready") or None, deadline)
+            _wait_for(f"{url} ready", lambda: _get(f"{url}/-/ready") or None, deadline)  # noqa: B023 - waited for here
         _wait_for("the demo server", lambda: _connects(demo_port) or None, deadline)
         # The targets answer before Prometheus starts, so every probe can succeed.
         procs["prometheus"] = subprocess.Popen(
@@ -307,8 +307,8 @@ def test_sharding_end_to_end(tmp_path: Path) -> None:
         # 2. The replicas agree: each one probed exactly its share, and nothing else.
         probed = {e: _probed_targets(e) for e in exporters}
         for exporter in exporters:
-            share = {u for u, e in expected.items() if e == exporter}
-            assert probed[exporter] == share, exporter
+            owned = {u for u, e in expected.items() if e == exporter}
+            assert probed[exporter] == owned, exporter
         # And every probe succeeds: the targets are real MCP conversations.
         query = 'count(probe_success{job="mcp_probe"} == 1)'
         result = _api(prom, "query", query=query)["result"]

@@ -92,7 +92,7 @@ async def soak_targets(healthy: Peer) -> AsyncIterator[list[Target]]:
     """Start the fake targets; yield the whole mix."""
     async with AsyncExitStack() as stack:
 
-        async def fake(handler: hostile.Handler) -> str:
+        async def fake(handler: fakes.Handler) -> str:
             return await stack.enter_async_context(fakes.serve(handler))
 
         async def raw(handler: hostile.RawHandler) -> str:

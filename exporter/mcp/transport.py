@@ -510,7 +510,7 @@ class LegacySSE(Transport):
                     self._dispatch(event)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # every reader failure is handed to whoever waits
+        except Exception as exc:  # noqa: BLE001 - every reader failure is handed to whoever waits
             error: BaseException = exc
         else:
             error = ProbeFailure(

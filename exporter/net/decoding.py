@@ -14,6 +14,8 @@ ACCEPT_ENCODING: Final = "gzip, deflate, br"
 
 
 class Decoder(Protocol):
+    """One body's decoder: fed chunk by chunk, each output bounded by `limit`."""
+
     def decode(self, data: bytes, limit: int) -> bytes:
         """Decoded bytes of `data`, at most `limit` + 1 of them (more means over the cap)."""
 
@@ -22,6 +24,8 @@ class Decoder(Protocol):
 
 
 class Identity:
+    """No Content-Encoding: the bytes as they came."""
+
     def decode(self, data: bytes, limit: int) -> bytes:
         return data
 

@@ -21,7 +21,6 @@ from ..config import OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
 from .discovery import (
-    AUTH_HOP,
     ResponseURLs,
     canonical_resource,
     discover,
@@ -29,7 +28,7 @@ from .discovery import (
     oauth_state,
     oauth_step,
 )
-from .failure import Hop, ProbeFailure
+from .failure import AUTH_HOP, Hop, ProbeFailure
 from .www_authenticate import Challenge
 
 # RFC 6749 section 5.2, plus RFC 8707's invalid_target; anything else is reported as `other`,

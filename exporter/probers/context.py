@@ -74,6 +74,11 @@ class ProbeContext:
     _configured: Redactor | None = None
 
     @property
+    def http_client(self) -> ProbeHTTP | None:
+        """The probe's HTTP client if a request was made (None: nothing was sent)."""
+        return self._http
+
+    @property
     def http(self) -> ProbeHTTP:
         """The probe's HTTP client, created on first use with the module's TLS, limits, proxy."""
         if self._http is None:

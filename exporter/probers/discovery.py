@@ -24,11 +24,11 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from ..config import DiscoveryProber, ResponseURLPolicy
 from ..policy import is_loopback_host
 from .context import ProbeContext
-from .failure import Hop, ProbeFailure
+from .failure import AUTH_HOP, Hop, ProbeFailure
 from .findings import OAuthFindings
+from .prober import Prober, write_exchange_metrics
 from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
-AUTH_HOP: Final[Hop] = "client_to_auth_server"
 DISCOVERY_STEPS: Final = ("www_authenticate", "protected_resource", "authorization_server")
 REGISTRATION_METHODS: Final = ("cimd", "dcr")
 RESOURCE_MATCHES: Final = ("exact", "prefix", "none")
@@ -365,10 +365,15 @@ def _same_issuer(a: str, b: str) -> bool:
     return a == b or (a.rstrip("/") == b.rstrip("/") and not urlsplit(a).path.strip("/"))
 
 
-async def probe_discovery(ctx: ProbeContext) -> bool:
+async def probe_discovery(ctx: ProbeContext) -> None:
     """Run authorization discovery against ctx.target; raise ProbeFailure on the first defect."""
     await discover(ctx, ctx.module.config.discovery, require_auth=None, for_token=False)
-    return True
+
+
+def write_discovery_metrics(ctx: ProbeContext) -> None:
+    """The discovery prober's metrics: the exchange and the OAuth steps."""
+    write_exchange_metrics(ctx)
+    write_oauth_metrics(ctx)
 
 
 async def discover(
@@ -764,3 +769,6 @@ async def _legacy_authorization_server(
     found.default_endpoints = True
     found.token_endpoint = urljoin(issuer, "/token")
     ctx.note("no authorization-server metadata; assuming the default endpoints /authorize, /token")
+
+
+PROBER: Final = Prober(probe_discovery, write_discovery_metrics)

@@ -30,6 +30,12 @@ HOPS: Final[tuple[Hop, ...]] = (
     "exporter",
 )
 
+# The hops by role, for the probers that name them.
+DIRECT_HOP: Final[Hop] = "client_to_upstream"
+GATEWAY_HOP: Final[Hop] = "client_to_gateway"
+UPSTREAM_HOP: Final[Hop] = "gateway_to_upstream"
+AUTH_HOP: Final[Hop] = "client_to_auth_server"
+
 REASONS: Final[frozenset[str]] = frozenset(
     {
         "dns",

@@ -50,24 +50,26 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
-from ..mcp.transport import StreamableHTTP
-from .context import ProbeContext
-from .failure import Hop, ProbeFailure
-from .findings import CompletionReport
-from .litellm import (
+from ..litellm.diagnosis import (
     ISSUES,
     GatewayAnswer,
     classify_gateway_failure,
-    gateway_headers,
-    name_label,
     outcome_failure,
-    parse_debug_headers,
-    parse_server_outcomes,
     tool_error_reason,
 )
+from ..litellm.headers import (
+    gateway_headers,
+    name_label,
+    parse_debug_headers,
+    parse_server_outcomes,
+)
+from ..mcp.transport import StreamableHTTP
+from .context import ProbeContext
+from .discovery import write_oauth_metrics
+from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure
+from .findings import CompletionReport
+from .prober import Prober, write_exchange_metrics
 
-GATEWAY_HOP: Final[Hop] = "client_to_gateway"
-UPSTREAM_HOP: Final[Hop] = "gateway_to_upstream"
 PHASE_REQUEST: Final = "completion_request"
 PHASE_LIST: Final = "tools_list"
 PHASE_FIRST_TURN: Final = "model_first_turn"
@@ -80,7 +82,7 @@ _DETAIL_MAX: Final = 300
 _REPR_NAME_RE: Final = re.compile(r"""^name=(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
 # LiteLLM's text when its tool lookup failed (a KeyError): the upstream was never contacted.
 _LOOKUP_FAILED_RE: Final = re.compile(r"^Error executing tool: '")
-_TURN_RE: Final = re.compile(r"\b(before|after) the (?:mcp )?tool call\b", re.I)
+_TURN_RE: Final = re.compile(r"\b(before|after) the (?:mcp )?tool call\b", re.IGNORECASE)
 
 
 @dataclass
@@ -311,7 +313,7 @@ class _Findings:
     retries: int | None = None
 
 
-async def probe_litellm_completion(ctx: ProbeContext) -> bool:
+async def probe_litellm_completion(ctx: ProbeContext) -> None:
     """One embedded MCP call through LiteLLM; raise ProbeFailure where it broke."""
     settings = ctx.module.config.litellm_completion
     assert settings is not None
@@ -320,7 +322,6 @@ async def probe_litellm_completion(ctx: ProbeContext) -> bool:
         await _probe(ctx, settings, findings)
     finally:
         record(ctx, settings, findings)
-    return True
 
 
 async def _probe(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings: _Findings) -> None:
@@ -716,3 +717,12 @@ def record(ctx: ProbeContext, settings: LiteLLMCompletionProber, findings: _Find
         listed=len(call.listed) if call is not None and call.listed is not None else None,
         calls=call.calls.count(name) if call is not None else None,
     )
+
+
+def write_completion_metrics(ctx: ProbeContext) -> None:
+    """The exchange; the prober's own metrics are written by `record` as the probe ends."""
+    write_exchange_metrics(ctx)
+    write_oauth_metrics(ctx)
+
+
+PROBER: Final = Prober(probe_litellm_completion, write_completion_metrics)

@@ -21,6 +21,7 @@ from .litellm_servers import (
     parse_server_health,
     parse_server_list,
 )
+from .prober import Prober, write_exchange_metrics
 
 HOP: Final[Hop] = "client_to_gateway"
 
@@ -32,7 +33,7 @@ async def _get(ctx: ProbeContext, path: str, headers: dict[str, str], phase: str
         return await get_json_body(ctx.http, url, headers, HOP, phase)
 
 
-async def probe_litellm_health(ctx: ProbeContext) -> bool:
+async def probe_litellm_health(ctx: ProbeContext) -> None:
     """Read the gateway's server list and health; write probe_litellm_server_health."""
     settings = ctx.module.config.litellm_health
     assert settings is not None
@@ -67,4 +68,6 @@ async def probe_litellm_health(ctx: ProbeContext) -> bool:
         servers=len(statuses),
         not_healthy=",".join(unhealthy)[:300] or None,
     )
-    return True
+
+
+PROBER: Final = Prober(probe_litellm_health, write_exchange_metrics)

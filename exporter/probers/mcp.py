@@ -14,9 +14,11 @@ from ..mcp.jsonrpc import JSONRPCError
 from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
-from .deviations import check_ping_result
+from .deviations import check_ping_result, write_deviations
+from .discovery import write_oauth_metrics
 from .failure import Hop, ProbeFailure
 from .findings import ServerInfo
+from .prober import Prober, write_exchange_metrics
 from .spec_checks import check_session_terminated, run_spec_checks
 from .tool_surface import write_tool_surface
 
@@ -46,7 +48,7 @@ def credential_headers(settings: MCPProber) -> dict[str, str]:
     return headers
 
 
-async def probe_mcp(ctx: ProbeContext) -> bool:
+async def probe_mcp(ctx: ProbeContext) -> None:
     """Run the module's MCP conversation against ctx.target; raise ProbeFailure on failure."""
     settings = ctx.module.config.mcp
     hop = ctx.target_hop
@@ -78,7 +80,28 @@ async def probe_mcp(ctx: ProbeContext) -> bool:
     await _end_session(ctx, transport, settings.delete_session)
     if settings.spec_checks:
         await check_session_terminated(ctx, transport)
-    return True
+
+
+def write_mcp_metrics(ctx: ProbeContext) -> None:
+    """The mcp prober's metrics: the exchange, each configured step, spec deviations, and the
+    OAuth steps of a token request or of discovery after an auth failure."""
+    write_exchange_metrics(ctx)
+    reg = ctx.registry
+    steps: list[str] = list(ctx.module.config.mcp.steps)
+    if "session_delete" in ctx.steps:
+        steps.append("session_delete")
+    for step in steps:
+        reg.set(
+            "probe_mcp_step_success",
+            "Whether each configured step passed.",
+            1 if ctx.steps.get(step) else 0,
+            {"step": step},
+        )
+    write_deviations(ctx)
+    write_oauth_metrics(ctx)
+
+
+PROBER: Final = Prober(probe_mcp, write_mcp_metrics)
 
 
 async def _end_session(ctx: ProbeContext, transport: Transport, delete: bool) -> None:

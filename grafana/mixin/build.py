@@ -133,6 +133,7 @@ def render(config: dict[str, Any] | None = None) -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build (or, with --check, compare) every generated file; the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed file differs")
     parser.add_argument("--config", default="{}", help="JSON object of _config overrides")

@@ -167,7 +167,7 @@ class Upstream:
         finally:
             self.start()
 
-    def events(self, type: str | None = None) -> list[dict[str, Any]]:
+    def events(self, type: str | None = None) -> list[dict[str, Any]]:  # noqa: A002 - the events' field
         """Everything the upstream recorded (HTTP requests, tool calls, token requests)."""
         if not self.events_path.exists():
             return []

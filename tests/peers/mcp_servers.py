@@ -32,13 +32,13 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"peer exited with {proc.returncode}: {proc.args}")
+            raise RuntimeError(f"peer exited with {proc.returncode}: {proc.args!r}")
         with socket.socket() as sock:
             sock.settimeout(0.2)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"peer did not listen on {port} within {timeout}s: {proc.args}")
+    raise RuntimeError(f"peer did not listen on {port} within {timeout}s: {proc.args!r}")
 
 
 @dataclass

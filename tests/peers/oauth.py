@@ -462,7 +462,7 @@ FAKE_CASES: dict[str, str] = {
 }
 
 _SUGGESTED: dict[str, tuple[str | None, str | None, str | None]] = {
-    # name: (doc, reason, hop)
+    # Each case by name: the document at fault, the failure reason and the hop.
     "ok": (None, None, None),
     "prm_missing_resource": ("prm", "metadata_invalid", "client_to_upstream"),
     "prm_no_authorization_servers": ("prm", "metadata_invalid", "client_to_upstream"),
@@ -511,7 +511,7 @@ class FakeMetadataServer:
         self._loop.run_until_complete(site.start())
         server = site._server
         assert server is not None
-        self.port: int = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         started.set()
         self._loop.run_forever()
 

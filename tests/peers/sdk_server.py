@@ -172,7 +172,7 @@ def serve_h2(app: Any, port: int, certfile: str | None, keyfile: str | None) -> 
     if certfile and keyfile:
         config.certfile, config.keyfile = certfile, keyfile
         config.alpn_protocols = ["h2"]
-    asyncio.run(hypercorn.asyncio.serve(app, config))  # type: ignore[arg-type]
+    asyncio.run(hypercorn.asyncio.serve(app, config))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,7 +74,7 @@ class EventLog:
 
     def write(self, event: dict[str, Any]) -> None:
         line = json.dumps({"time": time.time(), "pid": os.getpid(), **event}, sort_keys=True)
-        with self._lock, open(self._path, "a", encoding="utf-8") as f:
+        with self._lock, Path(self._path).open("a", encoding="utf-8") as f:
             f.write(line + "\n")
 
 

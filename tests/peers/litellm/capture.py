@@ -56,7 +56,7 @@ def parse_body(content_type: str, text: str) -> Any:
             data = []
             for line in block.split("\n"):
                 name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if name == "data":
                     data.append(value)
                 elif name in ("event", "id", "retry"):
@@ -148,19 +148,27 @@ class Recorder:
         url: str,
         method: str,
         params: dict[str, Any] | None = None,
-        headers=None,
+        headers: dict[str, str] | None = None,
         rid: int = 1,
-        note="",
-    ):
+        note: str = "",
+    ) -> httpx.Response:
         body: dict[str, Any] = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:
             body["params"] = params
         return self.send("POST", url, headers, body, note=note)
 
-    def notify(self, url: str, method: str, headers=None, note=""):
+    def notify(
+        self, url: str, method: str, headers: dict[str, str] | None = None, note: str = ""
+    ) -> httpx.Response:
         return self.send("POST", url, headers, {"jsonrpc": "2.0", "method": method}, note=note)
 
-    def initialize(self, url: str, headers=None, version: str = "2025-11-25", note=""):
+    def initialize(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        version: str = "2025-11-25",
+        note: str = "",
+    ) -> httpx.Response:
         return self.rpc(
             url,
             "initialize",
@@ -179,7 +187,7 @@ class Recorder:
         url: str,
         headers: dict[str, str],
         *,
-        call: tuple[str, dict] | None = None,
+        call: tuple[str, dict[str, Any]] | None = None,
         delete: bool = True,
     ) -> None:
         """initialize, notifications/initialized, tools/list, optional tools/call, DELETE."""
@@ -215,7 +223,7 @@ def _rpc_result(parsed: Any) -> dict[str, Any] | None:
         for ev in parsed["sse_events"]:
             j = ev.get("json")
             if isinstance(j, dict) and "result" in j:
-                return j["result"]
+                return j.get("result")
         return None
     if isinstance(parsed, dict):
         return parsed.get("result")

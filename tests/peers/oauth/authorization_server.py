@@ -35,7 +35,6 @@ import contextvars
 import json
 import secrets
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -242,7 +241,7 @@ def _check_resources(request: OAuth2Request) -> tuple[str, ...]:
 
 def _check_client_scope(client: Client, scope: str | None) -> None:
     if scope and not set(scope_to_list(scope)) <= set(scope_to_list(client.scope)):
-        raise InvalidScopeError()
+        raise InvalidScopeError
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
@@ -500,7 +499,7 @@ def _parse_client(spec: str) -> Client:
     methods = tuple(raw.get("auth_methods") or ())
     if secret is None:
         return Client(client_id, None, scope, auth_methods=methods or ("none",))
-    return Client(client_id, secret, scope, **({"auth_methods": methods} if methods else {}))
+    return Client(client_id, secret, scope, auth_methods=methods or Client.auth_methods)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -556,4 +555,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

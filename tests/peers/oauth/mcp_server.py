@@ -52,7 +52,6 @@ import asyncio
 import contextlib
 import json
 import socket
-import sys
 import urllib.request
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -278,4 +277,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

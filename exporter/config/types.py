@@ -1,0 +1,151 @@
+"""Value types of the configuration: durations, sizes, secrets, and the strict base model."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
+ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+Step = Literal["tools_list", "ping", "resources_list", "prompts_list", "tool_call"]
+
+# Prometheus' duration units (1d, 1w, 1y are as long as Prometheus makes them).
+_DURATION_RE: Final = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y))+$")
+_DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS: Final = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+    "y": 365 * 86400.0,
+}
+_SIZE_RE: Final = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
+_SIZES: Final = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
+
+
+def _duration(value: object) -> object:
+    """Accept Prometheus-style durations ("10s", "1m30s", "500ms") and plain seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 10s or 500ms")
+    seconds: float | None = None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if _DURATION_RE.match(text):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = None
+    # inf and nan parse as floats but are no duration (a timeout of inf never ends).
+    if seconds is None or not math.isfinite(seconds):
+        raise ValueError(f"invalid duration {value!r}: expected e.g. 10s, 500ms or 1m30s")
+    return seconds
+
+
+def _size(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 4MiB")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value.strip())
+        if match:
+            return int(match.group(1)) * _SIZES[match.group(2)]
+    raise ValueError(f"invalid size {value!r}: expected bytes or e.g. 64KiB, 4MiB")
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+
+
+class StrictModel(BaseModel):
+    """The base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(StrictModel):
+    """A secret given inline, read from a file, or read from an environment variable.
+
+    A plain string in YAML is an inline secret. Files are read at use time so that rotated
+    credentials (for example a re-mounted Kubernetes Secret) take effect without a reload.
+    """
+
+    value: str | None = None
+    file: Path | None = None
+    env: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: object) -> object:
+        if isinstance(data, str):
+            return {"value": data}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        given = [n for n in ("value", "file", "env") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, file, env")
+        return self
+
+    def reveal(self) -> str:
+        """The secret's current value; raises OSError/KeyError naming the source if missing."""
+        if self.value is not None:
+            return self.value
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise OSError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        assert self.env is not None
+        try:
+            return os.environ[self.env]
+        except KeyError:
+            raise KeyError(f"environment variable {self.env} is not set") from None
+
+    def check(self) -> str | None:
+        """A one-line problem if the secret cannot be read now, else None."""
+        try:
+            self.reveal()
+        except (OSError, KeyError) as exc:
+            return str(exc).strip("'\"")
+        return None
+
+    def masked(self) -> str:
+        """How the secret appears in /config and debug output."""
+        if self.file is not None:
+            return f"<secret from file {self.file}>"
+        if self.env is not None:
+            return f"<secret from env {self.env}>"
+        return "<secret>"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.masked()})"
+
+    __str__ = __repr__

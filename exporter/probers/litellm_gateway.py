@@ -1,0 +1,455 @@
+"""The gateway prober: the mcp conversation through a LiteLLM proxy, and its diagnoses.
+
+A module with an `mcp.litellm` block runs the ordinary MCP conversation against the gateway (hop
+`client_to_gateway`), sending the gateway key, `x-mcp-servers`, per-server `x-mcp-{server}-*`
+headers and `x-litellm-mcp-debug: true`. Afterwards it reads:
+
+- the `x-mcp-debug-*` headers of the `tools/list` (or `tools/call`) answer: LiteLLM reports
+  `unresolved` on `initialize`, `ping` and `DELETE`, and sends no debug headers on its own error
+  answers (400/401/403/404/500);
+- `_meta["litellm.ai/server_outcomes"]` of the `tools/list` result: per upstream server `ok` (with a
+  tool count) or why not, the only place an upstream failure shows (LiteLLM answers 200 with
+  `tools: []`); a failed outcome is the probe's failure at hop `gateway_to_upstream`;
+- LiteLLM's own error statuses, reclassified (a 400 "No connected db." is an unknown key).
+
+Optionally the upstream server is probed directly too (hop `client_to_upstream`), which tells a
+broken gateway hop from a broken server. Everything read from the gateway is bounded and
+sanitized before it becomes a label; masked credentials never become labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from ..config import LiteLLMDirectProbe, LiteLLMGateway, MCPProber
+from ..litellm.diagnosis import (
+    ISSUES,
+    TOOL_NOT_FOUND_RE,
+    GatewayAnswer,
+    classify_gateway_failure,
+    diagnose,
+    forwarded_credential,
+    outcome_failure,
+    tool_error_reason,
+)
+from ..litellm.headers import (
+    RESOLUTIONS,
+    TOKEN_STATES,
+    DebugHeaders,
+    Outcome,
+    first_header,
+    gateway_headers,
+    name_label,
+    parse_debug_headers,
+    parse_server_outcomes,
+)
+from ..mcp.transport import StreamableHTTP
+from ..metrics import ProbeRegistry
+from .auth import client_credentials_header
+from .context import ProbeContext
+from .discovery import ResponseURLs
+from .failure import DIRECT_HOP, GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure, failure_from
+from .findings import GatewayReport, UpstreamReport
+from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
+from .mcp import connect, credential_headers, probe_mcp, write_mcp_metrics
+from .prober import Prober
+
+
+@dataclass
+class _Findings:
+    debug: DebugHeaders = field(default_factory=DebugHeaders)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    issues: set[str] = field(default_factory=set)
+
+
+async def probe_litellm(ctx: ProbeContext) -> None:
+    """The mcp prober through a LiteLLM gateway, with its diagnoses; raise ProbeFailure."""
+    settings = ctx.module.config.mcp
+    gateway = settings.litellm
+    assert gateway is not None
+    findings = _Findings()
+    try:
+        failure = await _probe(ctx, settings, gateway, findings)
+    finally:
+        record(ctx, findings, gateway)
+    if failure is not None:
+        raise failure
+
+
+def _sends(settings: MCPProber, name: str) -> bool:
+    return any(h.lower() == name for h in settings.headers)
+
+
+async def _probe(
+    ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, findings: _Findings
+) -> ProbeFailure | None:
+    ctx.target_hop = GATEWAY_HOP
+    ctx.target_headers = {**ctx.target_headers, **gateway_headers(gateway)}
+    ctx.hop = GATEWAY_HOP
+    failure: ProbeFailure | None = None
+    try:
+        await probe_mcp(ctx)
+    except ProbeFailure as exc:
+        failure = exc
+    except OSError as exc:
+        setup = ctx._http.current_setup if ctx._http is not None else None
+        failure = failure_from(exc, ctx.hop, ctx.phase, setup)
+    if failure is not None and failure.hop == GATEWAY_HOP and ctx.last_status is not None:
+        key_sent = gateway.api_key is not None or _sends(settings, "x-litellm-api-key")
+        user_token = gateway.key_header != "authorization" and (
+            settings.bearer_token is not None
+            or settings.oauth2 is not None
+            or _sends(settings, "authorization")
+        )
+        received = ctx.auth_challenge
+        key_as_authorization = gateway.key_header == "authorization" and gateway.api_key is not None
+        answer = GatewayAnswer(
+            status=ctx.last_status,
+            body=ctx.mcp.error_body,
+            challenge=received.bearer if received is not None else None,
+            gateway_url=ctx.target,
+            key_sent=key_sent,
+            user_token_sent=user_token,
+            authorization_sent=key_as_authorization
+            or settings.bearer_token is not None
+            or settings.oauth2 is not None
+            or _sends(settings, "authorization"),
+        )
+        failure, found = classify_gateway_failure(failure, answer)
+        findings.issues |= found
+
+    step_headers = ctx.mcp.step_headers
+    # Only a 2xx answer reached LiteLLM's MCP handler and carries debug headers: a step that
+    # passed, or a tool call whose result was an error.
+    tool_answered = failure is not None and failure.reason in ("tool_error", "expectation_failed")
+    answered = next(
+        (
+            step_headers[s]
+            for s in ("tools_list", "tool_call", "resources_list", "prompts_list")
+            if step_headers.get(s) and (ctx.steps.get(s) or (s == "tool_call" and tool_answered))
+        ),
+        None,
+    )
+    server_ids: Mapping[str, str] = gateway.server_ids
+    if gateway.resolve_server_ids and first_header(answered or {}, "x-mcp-debug-auth-resolutions"):
+        server_ids = await _named_server_ids(ctx, gateway)
+    findings.debug = parse_debug_headers(answered or {}, server_ids)
+    findings.outcomes = parse_server_outcomes(ctx.mcp.tools_result)
+    tool_text = ctx.mcp.tool_result_text
+    if (
+        failure is not None
+        and failure.reason == "tool_error"
+        and failure.hop == GATEWAY_HOP
+        and not findings.outcomes
+        and TOOL_NOT_FOUND_RE.match(tool_text)
+    ):
+        # LiteLLM calls only tools it has listed; when its listing of the upstream failed it
+        # answers "Tool '<name>' not found" without calling. Its listing says why.
+        listing = await _side_tools_list(ctx, settings, gateway, ctx.target, keep_servers=True)
+        if listing is not None:
+            findings.outcomes = parse_server_outcomes(listing[0])
+            ctx.log.info(
+                "the gateway's listing after a tool it did not find",
+                outcomes={k: o.status for k, o in sorted(findings.outcomes.items())},
+            )
+    tools = ctx.mcp.tools
+    findings.issues |= diagnose(
+        findings.debug,
+        findings.outcomes,
+        gateway,
+        tools_listed=len(tools) if isinstance(tools, list) else None,
+        answered=answered is not None,
+    )
+
+    ignore = frozenset(gateway.ignore_upstreams)
+    upstream = outcome_failure(
+        findings.outcomes,
+        ignore,
+        await _debug_for_failed_server(ctx, settings, gateway, findings, ignore),
+        frozenset(name_label(server) for server in gateway.upstream_headers),
+    )
+    if upstream is not None:
+        # The upstream's failure explains what the gateway hop shows after it answered the
+        # listing (an empty list, a failed expectation on it, a tool it cannot find), so it is
+        # the probe's failure, in the phase that failed.
+        listed = bool(ctx.steps.get("tools_list"))
+        if failure is None or (failure.hop == GATEWAY_HOP and listed):
+            failure = upstream
+        elif failure.hop == GATEWAY_HOP and failure.phase == "tool_call":
+            failure = ProbeFailure(UPSTREAM_HOP, "tool_call", upstream.reason, upstream.detail)
+        ctx.hops[UPSTREAM_HOP] = False
+    elif findings.outcomes:
+        ctx.hops[UPSTREAM_HOP] = True
+    if failure is not None and failure.reason == "tool_error" and failure.hop == GATEWAY_HOP:
+        text = ctx.mcp.tool_result_text
+        reason = tool_error_reason(text) or "tool_error"
+        if reason == "auth_required" and forwarded_credential(findings.debug):
+            # The 401 answered a credential the gateway attached (its debug headers say so).
+            reason = "token_rejected"
+        failure = ProbeFailure(UPSTREAM_HOP, "tool_call", reason, failure.detail)
+    elif ctx.steps.get("tool_call") and UPSTREAM_HOP not in ctx.hops:
+        ctx.hops[UPSTREAM_HOP] = True
+    beyond = failure is not None and failure.hop == UPSTREAM_HOP
+    handshake = ctx.mcp.server is not None
+    if beyond or (handshake and (failure is None or failure.hop != GATEWAY_HOP)):
+        # The gateway answered (a relayed upstream 401, or its handshake at least) and the
+        # failure, if any, lies beyond it: whichever step failed, the requests crossed
+        # client_to_gateway.
+        ctx.hops[GATEWAY_HOP] = True
+
+    if gateway.direct_probe is not None:
+        direct_failure = await probe_upstream_directly(
+            ctx, settings, gateway.direct_probe, findings.debug.outbound_url
+        )
+        if failure is None:
+            failure = direct_failure
+    return failure
+
+
+async def _named_server_ids(ctx: ProbeContext, gateway: LiteLLMGateway) -> Mapping[str, str]:
+    """server_ids with the gateway's own names for the rest (its /v1/mcp/server list); on any
+    failure only the configured names, and a warning: naming never fails the probe."""
+    parts = urlsplit(ctx.target)
+    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
+    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
+    headers = key_headers(api_key, gateway.key_header)
+    try:
+        with ctx.step("server_list", GATEWAY_HOP):
+            ctx.record_request("GET", url, headers, None, "server_list")
+            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        listed = parse_server_list(body)
+    except (ProbeFailure, ValueError, OSError) as exc:
+        ctx.log.warning("could not name the gateway's server ids", error=str(exc)[:200])
+        return gateway.server_ids
+    return {s.server_id: s.server_name for s in listed if s.server_id} | dict(gateway.server_ids)
+
+
+async def _side_tools_list(
+    ctx: ProbeContext, settings: MCPProber, gateway: LiteLLMGateway, url: str, *, keep_servers: bool
+) -> tuple[dict[str, Any], DebugHeaders] | None:
+    """One sessionless `tools/list` on the gateway (LiteLLM answers it), asked only to explain
+    a failure: its result and debug headers, or None. What the probe reports about its own
+    exchange (status, challenge) stays as it was."""
+    headers = {**credential_headers(settings), **gateway_headers(gateway)}
+    if not keep_servers:
+        headers.pop("x-mcp-servers", None)
+    transport = StreamableHTTP(ctx, url, headers, GATEWAY_HOP)
+    status, challenge = ctx.last_status, ctx.auth_challenge
+    try:
+        result = await transport.call("tools/list", {}, "tools_list")
+    except (ProbeFailure, OSError) as exc:
+        ctx.log.info("the gateway's side listing failed", error=str(exc)[:200])
+        return None
+    finally:
+        ctx.last_status, ctx.auth_challenge = status, challenge
+    return result, parse_debug_headers(transport.response_headers, gateway.server_ids)
+
+
+async def _debug_for_failed_server(
+    ctx: ProbeContext,
+    settings: MCPProber,
+    gateway: LiteLLMGateway,
+    findings: _Findings,
+    ignore: frozenset[str],
+) -> DebugHeaders:
+    """The debug headers that decide the first failed upstream's reason.
+
+    On the aggregate `/mcp` LiteLLM keys the per-server resolutions by hashed server ids; when
+    `server_ids` does not name the failed server, its resolution (did the gateway send it a
+    credential? did its own token request fail?) is asked from the server's own URL
+    (`{target}/{server}`, one `tools/list`, only after such a failure). The metrics keep what
+    the probe's own answer said.
+    """
+    debug = findings.debug
+    failed = next(
+        (
+            (server, outcome)
+            for server, outcome in sorted(findings.outcomes.items())
+            if outcome.status != "ok" and server not in ignore
+        ),
+        None,
+    )
+    if (
+        failed is None
+        or failed[1].status not in ("auth_required", "internal")
+        or debug.resolution != "multiple"
+        or failed[0] in debug.resolutions
+        or not gateway.debug
+    ):
+        return debug
+    server = failed[0]
+    parts = urlsplit(ctx.target)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/mcp"):
+        return debug
+    url = urlunsplit((parts.scheme, parts.netloc, f"{path}/{server}", "", ""))
+    listing = await _side_tools_list(ctx, settings, gateway, url, keep_servers=False)
+    if listing is None:
+        return debug
+    own = listing[1]
+    if own.resolution is None or own.resolution == "multiple":
+        return debug
+    ctx.log.info("the failed server's own resolution", server=server, resolution=own.resolution)
+    return dataclasses.replace(debug, resolutions={**debug.resolutions, server: own.resolution})
+
+
+async def probe_upstream_directly(
+    ctx: ProbeContext, settings: MCPProber, direct: LiteLLMDirectProbe, reported: str | None
+) -> ProbeFailure | None:
+    """Initialize and list tools on the upstream itself (hop client_to_upstream).
+
+    It runs with its own connections and a scratch registry so that the gateway's metrics stay
+    the probe's; its phases are recorded as `upstream_<phase>`. Returns its failure, if any.
+    """
+    ctx.hop, ctx.phase = DIRECT_HOP, "upstream_connect"
+    url = direct.url
+    if url is None:
+        if reported is None:
+            ctx.note("direct probe skipped: the gateway reported no single upstream URL")
+            return None
+        try:
+            ResponseURLs(ctx, direct.url_policy).check(reported, DIRECT_HOP, "upstream_connect")
+        except ProbeFailure as refused:
+            ctx.hops[DIRECT_HOP] = False
+            ctx.note(f"direct probe refused: {refused.detail}")
+            return refused
+        url = reported
+    child = ProbeContext(
+        target=url,
+        module=ctx.module,
+        registry=ProbeRegistry(),
+        log=ctx.log,
+        timeout=ctx.timeout,
+        hop=DIRECT_HOP,
+    )
+    headers = {name: secret.reveal() for name, secret in direct.headers.items()}
+    if direct.bearer_token is not None:
+        headers["Authorization"] = f"Bearer {direct.bearer_token.reveal()}"
+    failure: ProbeFailure | None = None
+    ctx.log.info("probing the upstream directly", url=urlsplit(url).path)
+    try:
+        if direct.oauth2 is not None:
+            headers["Authorization"] = await client_credentials_header(child, direct.oauth2)
+        transport = await connect(child, url, settings, headers, DIRECT_HOP)
+        try:
+            with child.step("tools_list", DIRECT_HOP):
+                result = await transport.call("tools/list", {}, "tools_list")
+            listed = result.get("tools")
+            ctx.log.info(
+                "upstream listed tools directly",
+                count=len(listed) if isinstance(listed, list) else None,
+            )
+        finally:
+            await transport.close(delete_session=settings.delete_session)
+    except ProbeFailure as exc:
+        failure = exc
+    except OSError as exc:
+        setup = child._http.current_setup if child._http is not None else None
+        failure = failure_from(exc, DIRECT_HOP, child.phase, setup)
+    finally:
+        await child.aclose()
+        for phase, seconds in child.phase_seconds.items():
+            ctx.phase_seconds[f"upstream_{phase}"] = seconds
+        for hop, ok in child.hops.items():
+            ctx.hops.setdefault(hop, ok)
+    if failure is not None:
+        failure = ProbeFailure(
+            failure.hop, f"upstream_{failure.phase}", failure.reason, failure.detail
+        )
+        ctx.note(
+            f"direct probe of the upstream failed: {failure.reason} at {failure.phase}: "
+            f"{failure.detail}"
+        )
+    if failure is None:
+        ctx.hops[DIRECT_HOP] = True
+    else:
+        ctx.hops[failure.hop] = False
+    return failure
+
+
+def record(ctx: ProbeContext, findings: _Findings, gateway: LiteLLMGateway) -> None:
+    """The probe_litellm_* metrics, the issue notes and the report's summary, in one place."""
+    reg = ctx.registry
+    debug = findings.debug
+    if debug.resolution is not None:
+        values = [
+            *RESOLUTIONS,
+            *([debug.resolution] if debug.resolution not in RESOLUTIONS else []),
+        ]
+        for value in values:
+            reg.set(
+                "probe_litellm_auth_resolution",
+                "How LiteLLM resolved the upstream credential (x-mcp-debug-auth-resolution).",
+                1 if value == debug.resolution else 0,
+                {"resolution": value},
+            )
+    for server, resolution in sorted(debug.resolutions.items()):
+        reg.set(
+            "probe_litellm_server_auth_resolution",
+            "Per-server resolution when LiteLLM reports multiple (x-mcp-debug-auth-resolutions).",
+            1,
+            {"server": server, "resolution": resolution},
+        )
+    if debug.server_auth_type is not None:
+        reg.set(
+            "probe_litellm_server_auth_type_info",
+            "The auth_type LiteLLM has configured for the server (x-mcp-debug-server-auth-type).",
+            1,
+            {"auth_type": debug.server_auth_type},
+        )
+    if debug.oauth2_state is not None:
+        for state in TOKEN_STATES:
+            reg.set(
+                "probe_litellm_oauth2_token_state",
+                "The OAuth2 token LiteLLM would forward (x-mcp-debug-oauth2-token).",
+                1 if state == debug.oauth2_state else 0,
+                {"state": state},
+            )
+    for issue in ISSUES:
+        reg.set(
+            "probe_litellm_issue",
+            "Known LiteLLM misconfigurations the probe detected (1) or not (0).",
+            1 if issue in findings.issues else 0,
+            {"issue": issue},
+        )
+    for server, outcome in sorted(findings.outcomes.items()):
+        reg.set(
+            "probe_litellm_upstream_status",
+            "Each upstream's outcome as LiteLLM reports it in tools/list _meta.",
+            1,
+            {"server": server, "status": outcome.status},
+        )
+        if outcome.tool_count is not None:
+            reg.set(
+                "probe_litellm_upstream_tools",
+                "Tools per upstream, as LiteLLM reports them in tools/list _meta.",
+                outcome.tool_count,
+                {"server": server},
+            )
+    for issue in ISSUES:
+        if issue in findings.issues:
+            ctx.note(f"litellm issue {issue}: {ISSUES[issue]}")
+    if debug.resolutions_truncated:
+        ctx.note("LiteLLM truncated x-mcp-debug-auth-resolutions: more servers than it reports")
+    ctx.gateway = GatewayReport(
+        resolution=debug.resolution,
+        server_auth_type=debug.server_auth_type,
+        oauth2_token=debug.oauth2_state,
+        inbound_auth=list(debug.inbound_auth) if debug.inbound_auth is not None else None,
+        resolutions=dict(debug.resolutions),
+        upstreams={
+            server: UpstreamReport(o.status, o.tool_count, o.http_status)
+            for server, o in sorted(findings.outcomes.items())
+        },
+        issues=sorted(findings.issues),
+        debug=gateway.debug,
+    )
+
+
+# The mcp conversation through the gateway: the mcp prober's metrics, and the gateway's own,
+# written by `record` as the probe ends.
+PROBER: Final = Prober(probe_litellm, write_mcp_metrics)
