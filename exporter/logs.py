@@ -10,6 +10,8 @@ import structlog
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from .untrusted import clean
+
 LogFormat = Literal["logfmt", "json"]
 
 
@@ -39,6 +41,17 @@ def _add_logger_name(
     return event_dict
 
 
+def _clean_values(
+    _logger: Any, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """No lone surrogate or control character from a target (an exception's message, a server
+    name) reaches the log stream: terminals and log shippers read it."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+            event_dict[key] = clean(value)
+    return event_dict
+
+
 def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     """Configure structlog, and route stdlib logging (aiohttp, asyncio) to the same renderer.
 
@@ -61,6 +74,7 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
             _add_logger_name,
             timestamper,
             structlog.processors.format_exc_info,
+            _clean_values,
             renderer,
         ],
         logger_factory=_LoggerFactory(sys.stderr),
@@ -73,6 +87,7 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                _clean_values,
                 renderer,
             ],
             foreign_pre_chain=[

@@ -109,6 +109,9 @@ def implementation(value: Any, path: str, version: str) -> None:
     _string(obj, "version", path, required=True)
     if _since(version, "2025-06-18"):
         _string(obj, "title", path)
+    if _since(version, "2025-11-25"):
+        _string(obj, "description", path)
+        _string(obj, "websiteUrl", path)
     _icons(obj, path, version)
 
 

@@ -147,6 +147,7 @@ async def run_probe(target: str, module: RuntimeModule, budget: float) -> ProbeO
     if failure is not None:
         # Redacted before it is bounded, so a cut cannot leave part of a secret behind.
         failure.detail = clean(redact(str(failure.detail)), 1000, one_line=True)
+        failure.args = (failure.detail,)  # str(failure) is the same safe text
         log.error(
             "probe failed",
             hop=failure.hop,

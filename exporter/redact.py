@@ -72,23 +72,72 @@ def header_secrets(name: str, value: str) -> list[str]:
 
 
 class Redactor:
-    """Replaces known secret values in text."""
+    """Replaces known secret values in text, and the pieces of them a cut left behind.
+
+    Text is often cut to length before it reaches a redactor (an excerpt of an error body, a
+    bounded id in a message). A piece that still holds a long secret's first or last
+    `_FRAGMENT` characters is masked too, as far as it matches the secret.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._ordered: list[str] = []
+        self._pieces: list[str] = []
         for secret in secrets:
             self.add(secret)
 
     def add(self, secret: str) -> None:
         """Remember a value to scrub."""
-        if len(secret) >= _MIN_LENGTH:
+        if len(secret) >= _MIN_LENGTH and secret not in self._secrets:
             self._secrets.add(secret)
+            # Longest first, so a value containing another is masked whole.
+            self._ordered = sorted(self._secrets, key=len, reverse=True)
+            self._pieces = [
+                value for value in self._ordered if len(value) >= 2 * _FRAGMENT and " " not in value
+            ]
 
     def __call__(self, text: str) -> str:
-        """`text` with every known secret replaced by the mask (longest first)."""
-        if not self._secrets:
-            return text
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        """`text` with every known secret, and every cut piece of one, replaced by the mask."""
+        for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, MASK)
+        # Pieces only after every whole value is gone, and only of values without a space: a
+        # header's "Bearer ..." starts like ordinary text, and its token is a secret of its own.
+        for secret in self._pieces:
+            if secret[:_FRAGMENT] in text:
+                text = _mask_pieces(text, secret, from_start=True)
+            if secret[-_FRAGMENT:] in text:
+                text = _mask_pieces(text, secret, from_start=False)
         return text
+
+
+# A cut piece of a secret is recognised by this many of its first or last characters.
+_FRAGMENT: Final = 12
+
+
+def _mask_pieces(text: str, secret: str, *, from_start: bool) -> str:
+    """Mask each piece of `text` that is a prefix (or suffix) of `secret` of `_FRAGMENT` or
+    more characters."""
+    out: list[str] = []
+    position = 0
+    if from_start:
+        needle = secret[:_FRAGMENT]
+        while (found := text.find(needle, position)) != -1:
+            end = found + _FRAGMENT
+            limit = min(len(text), found + len(secret))
+            while end < limit and text[end] == secret[end - found]:
+                end += 1
+            out.append(text[position:found] + MASK)
+            position = end
+        return "".join(out) + text[position:]
+    needle = secret[-_FRAGMENT:]
+    while (found := text.find(needle, position)) != -1:
+        end = found + _FRAGMENT
+        start = found
+        offset = len(secret) - _FRAGMENT  # secret index of text[found]
+        while start > position and offset > 0 and text[start - 1] == secret[offset - 1]:
+            start -= 1
+            offset -= 1
+        out.append(text[position:start] + MASK)
+        position = end
+    return "".join(out) + text[position:]

@@ -11,6 +11,9 @@ from .probers.failure import HOPS
 from .probers.findings import ServerInfo
 from .untrusted import clean, encodable, map_strings
 
+# Longest text of one report field or line (the replay script is one field); a target's text
+# beyond it is cut, with an ellipsis.
+_MAX_FIELD_CHARS: Final = 65536
 NEXT_STEPS: Final[dict[str, str]] = {
     "dns": "The host name does not resolve: check the URL and the exporter's DNS.",
     "connect_refused": "Nothing listens there: is the server running, and on this port and "
@@ -122,7 +125,10 @@ def as_dict(outcome: ProbeOutcome) -> dict[str, Any]:
         "replay": replay_of(outcome)(),
     }
     redact = outcome.redact
-    cleaned: dict[str, Any] = map_strings(data, lambda text: encodable(redact(text)))
+    # Bounded after redaction (a cut cannot split a secret): a server name can be megabytes.
+    cleaned: dict[str, Any] = map_strings(
+        data, lambda text: clean(encodable(redact(text)), _MAX_FIELD_CHARS)
+    )
     return cleaned
 
 
@@ -188,7 +194,7 @@ def render(outcome: ProbeOutcome, *, as_json: bool = False) -> str:
         lines += data["replay"].rstrip("\n").split("\n")
     # Server names, details and notes are a target's text: no control character reaches the
     # terminal (escape sequences), and each stays on its line.
-    return "".join(f"{clean(line, one_line=True)}\n" for line in lines)
+    return "".join(f"{clean(line, _MAX_FIELD_CHARS, one_line=True)}\n" for line in lines)
 
 
 def _server(server: ServerInfo | None) -> dict[str, str]:

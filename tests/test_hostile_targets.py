@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import web
 
 from tests import hostile
 from tests.conftest import Exporter, ExporterFactory
+from tests.exporter_process import StartExporter
 from tests.fakes import Handler, serve
-from tests.peers.mcp_servers import Peer, start_sdk
+from tests.peers.mcp_servers import Peer, free_port, start_sdk
 from tests.test_probe_mcp import failure
 
 TIMEOUT = 2.0
@@ -809,7 +811,11 @@ async def test_echoed_credentials_never_reach_any_surface(
             text += stdout.decode() + stderr.decode()
     assert_no_secret(text)
     assert "cannot list for <secret> api_key=<secret>" in text
-    assert f"{base}?" not in text  # the target is shown without its query
+    # The target is shown without its query; only the report's replay commands keep it (the
+    # request needs it), with the credential masked.
+    shown = [line for line in text.splitlines() if f"{base}?" in line]
+    assert shown
+    assert all(" -X " in line for line in shown), shown
     assert base in text
 
 
@@ -1045,6 +1051,43 @@ SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
         "content[0].type: 'video' is not a content type in 2025-11-25",
     ),
     (
+        "tool_output_schema_not_an_object",
+        {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}}},
+        "tools_list",
+        "jsonrpc_invalid",
+        "tools[0].outputSchema: not an object (a string)",
+    ),
+    (
+        # outputSchema is not a member of 2025-03-26's Tool: ignored there.
+        "tool_output_schema_before_its_revision",
+        {
+            **_init(protocolVersion="2025-03-26"),
+            "tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}},
+        },
+        "",
+        "",
+        "",
+    ),
+    (
+        "resource_link_before_its_revision",
+        {
+            **_init(protocolVersion="2025-03-26"),
+            "tools/call": {
+                "result": {"content": [{"type": "resource_link", "uri": "a:b", "name": "n"}]}
+            },
+        },
+        "tool_call",
+        "jsonrpc_invalid",
+        "content[0].type: 'resource_link' is not a content type in 2025-03-26",
+    ),
+    (
+        "server_website_url_not_a_string",
+        _init(serverInfo={"name": "s", "version": "1", "websiteUrl": 1}),
+        "initialize",
+        "initialize_invalid",
+        "serverInfo.websiteUrl: not a string (a number)",
+    ),
+    (
         "server_info_version_missing",
         _init(serverInfo={"name": "s"}),
         "initialize",
@@ -1213,3 +1256,40 @@ async def test_session_id_limit_is_configurable_and_named(make_exporter: Exporte
     async with with_session_id(b"a" * 16385)() as url:
         m = await exporter.probe(url, "mcp")
     assert failure(m) == (UP, "initialize", "initialize_invalid")
+
+
+async def test_echoed_credential_in_a_response_id_is_not_shown(
+    make_exporter: ExporterFactory,
+) -> None:
+    """A response whose id is the token the probe sent fails as jsonrpc_invalid, and neither the
+    token nor a cut piece of it reaches any surface."""
+
+    async def respond(request: web.Request, _message: dict[str, Any]) -> web.StreamResponse:
+        token = request.headers["Authorization"].removeprefix("Bearer ")
+        return web.json_response({"jsonrpc": "2.0", "id": token, "result": {"tools": []}})
+
+    exporter = await make_exporter(SECRET_CONFIG)
+    async with serve(hostile.on_method("tools/list", respond)) as url:
+        m = await exporter.probe(url, "bearer")
+        assert failure(m) == (UP, "tools_list", "jsonrpc_invalid")
+        text = await all_surfaces(exporter, url, "bearer")
+    assert "response id of type str does not match request id 2" in text
+    assert_no_secret(text)
+
+
+async def test_exporter_log_stream_has_no_control_characters(
+    start_exporter: StartExporter, tmp_path: Path
+) -> None:
+    """The exporter's own log line for a probe never carries a control character from the
+    target's URL (a C1 control, a bidi override stays visible text) to the terminal."""
+    config = tmp_path / "c.yml"
+    config.write_text(CONFIG)
+    process = start_exporter("--config.file", str(config))
+    target = quote(f"http://127.0.0.1:{free_port()}/mcp\u0085\u009b31m", safe=":/")
+    status, body = await asyncio.to_thread(process.get, f"/probe?target={target}&module=hostile")
+    assert status == 200, body
+    log = process.stop().encode()
+    assert b"event=probe module=hostile" in log, log.decode()
+    assert "/mcp\ufffd\ufffd31m".encode() in log
+    assert b"\xc2\x85" not in log
+    assert b"\xc2\x9b" not in log

@@ -83,6 +83,18 @@ def is_response(message: Any) -> bool:
     )
 
 
+def _describe_id(value: Any) -> str:
+    """A response id as a message shows it: integers as they are, anything else by its type
+    (its text is the server's, possibly an echoed credential, and would need a cut here)."""
+    if type(value) is int and abs(value) < 10**18:
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return json.dumps(value)
+    return f"of type {type(value).__name__.replace('dict', 'object').replace('list', 'array')}"
+
+
 def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, Any]:
     """Validate a response to `request_id` and return its result object."""
     if isinstance(message, list):
@@ -100,7 +112,7 @@ def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, 
             hop,
             phase,
             "jsonrpc_invalid",
-            f"response id {json.dumps(response_id)[:40]} does not match request id {request_id}",
+            f"response id {_describe_id(response_id)} does not match request id {request_id}",
         )
     has_result, has_error = "result" in message, "error" in message
     if has_result == has_error:

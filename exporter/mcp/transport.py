@@ -548,7 +548,7 @@ class LegacySSE(Transport):
             # The reader must keep reading while the answer is posted.
             task = asyncio.create_task(self.answer_server_request(message, self.ctx.phase))
             self._replies.add(task)
-            task.add_done_callback(self._replies.discard)
+            task.add_done_callback(self._reply_done)
             return
         if jsonrpc.is_response(message):
             request_id = message.get("id")
@@ -616,6 +616,13 @@ class LegacySSE(Transport):
             await response.read()
         finally:
             await response.aclose()
+
+    def _reply_done(self, task: asyncio.Task[None]) -> None:
+        # Answering never fails the probe; whatever went wrong is in its log, not a stray
+        # "exception was never retrieved" on stderr.
+        self._replies.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.ctx.log.warning("answering a server request failed", error=str(error))
 
     async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
         assert self.endpoint is not None
