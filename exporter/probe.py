@@ -172,7 +172,7 @@ def _redactor(ctx: ProbeContext) -> Callable[[str], str]:
     """Scrubs every credential this probe sent (tokens fetched on the way included) or has
     configured, and those in the target's query string. Built from the context's redactors,
     not the context: the log keeps this function, and the context keeps the log."""
-    sent = ctx._http.redactor if ctx._http is not None else Redactor()
+    sent = ctx.http_client.redactor if ctx.http_client is not None else Redactor()
     configured = ctx.configured_redactor()
 
     def redact(text: str) -> str:
@@ -182,7 +182,7 @@ def _redactor(ctx: ProbeContext) -> Callable[[str], str]:
 
 
 def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
-    setup = ctx._http.current_setup if ctx._http is not None else None
+    setup = ctx.current_setup
     if setup == "connect":
         return ProbeFailure(
             ctx.hop,
@@ -197,7 +197,7 @@ def _timeout_failure(ctx: ProbeContext, timeout: float) -> ProbeFailure:
 
 
 def _unexpected_failure(ctx: ProbeContext, exc: Exception) -> ProbeFailure:
-    setup = ctx._http.current_setup if ctx._http is not None else None
+    setup = ctx.current_setup
     failure = failure_from(exc, ctx.hop, ctx.phase, setup)
     if failure.reason == "internal":
         logger.error("prober error", exc_info=exc, phase=failure.phase, module=ctx.module.name)

@@ -79,6 +79,12 @@ class ProbeContext:
         return self._http
 
     @property
+    def current_setup(self) -> str | None:
+        """The connection phase under way (dns, connect, tls, proxy_connect), if any: what a
+        deadline that ends the probe now is attributed to."""
+        return self._http.current_setup if self._http is not None else None
+
+    @property
     def http(self) -> ProbeHTTP:
         """The probe's HTTP client, created on first use with the module's TLS, limits, proxy."""
         if self._http is None:

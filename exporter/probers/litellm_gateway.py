@@ -96,7 +96,7 @@ async def _probe(
     except ProbeFailure as exc:
         failure = exc
     except OSError as exc:
-        setup = ctx._http.current_setup if ctx._http is not None else None
+        setup = ctx.current_setup
         failure = failure_from(exc, ctx.hop, ctx.phase, setup)
     if failure is not None and failure.hop == GATEWAY_HOP and ctx.last_status is not None:
         key_sent = gateway.api_key is not None or _sends(settings, "x-litellm-api-key")
@@ -348,7 +348,7 @@ async def probe_upstream_directly(
     except ProbeFailure as exc:
         failure = exc
     except OSError as exc:
-        setup = child._http.current_setup if child._http is not None else None
+        setup = child.current_setup
         failure = failure_from(exc, DIRECT_HOP, child.phase, setup)
     finally:
         await child.aclose()
