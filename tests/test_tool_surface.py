@@ -185,7 +185,6 @@ def tools_answer(tools: list[Any]) -> fakes.Handler:
             },
             1,
         ),
-        ("not a tool", 1),
     ],
 )
 async def test_schemas_no_sdk_sends_are_invalid(
@@ -200,22 +199,22 @@ async def test_schemas_no_sdk_sends_are_invalid(
 
 
 async def test_hostile_lists_are_measured_without_failing(exporter: Exporter) -> None:
-    """Deeply nested schemas, non-ASCII text and non-string names are measured, not crashed on."""
+    """Deeply nested schemas and non-ASCII text are measured, not crashed on (a tool that is not
+    an object with a string name fails the list instead: see test_hostile_targets)."""
     deep: Any = {"type": "object"}
     for _ in range(400):
         deep = {"type": "object", "properties": {"x": deep}}
     tools = [
         {"name": "deep", "description": "d", "inputSchema": deep},
         {"name": "ünï\u202e", "description": "\U0001f600", "inputSchema": {"type": "object"}},
-        {"name": 7, "inputSchema": {"type": "object"}},
-        {"name": 7, "inputSchema": {"type": "object"}},
+        {"name": "bare", "inputSchema": {"type": "object"}},
     ]
     async with fakes.serve(tools_answer(tools)) as url:
         m = await exporter.probe(url)
     assert m["probe_success"] == 1
     assert m["probe_mcp_tools_definition_bytes"] == len(canonical_json(tools))
-    assert m["probe_mcp_tools_without_description"] == 2
-    assert m["probe_mcp_tools_duplicate_names"] == 0  # only string names are names
+    assert m["probe_mcp_tools_without_description"] == 1
+    assert m["probe_mcp_tools_duplicate_names"] == 0
 
 
 async def test_a_huge_list_is_checked_over_several_probes(exporter: Exporter) -> None:
