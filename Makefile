@@ -42,4 +42,4 @@ bench: install-test peers
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(PEERS)/node/node_modules $(PEERS)/litellm/.venv
+	rm -rf $(VENV) $(PEERS)/node/node_modules $(PEERS)/conformance/node_modules $(PEERS)/litellm/.venv

@@ -25,12 +25,15 @@ _SESSION_HEADER: Final = "mcp-session-id"
 _KNOWN_VARIABLES: Final = {
     "x-litellm-api-key": "LITELLM_KEY",
 }
+QUERY_VARIABLE: Final = "MCP_QUERY"
 _EXPLANATIONS: Final = {
     "MCP_TOKEN": "the bearer token of the MCP requests (Authorization: Bearer ...)",
     "LITELLM_KEY": "the LiteLLM gateway key",
     "OAUTH_CLIENT_SECRET": "the OAuth client secret of the token request, form-encoded",
     "OAUTH_CLIENT_BASIC": "base64 of client_id:client_secret (form-encoded), for the token request",
     SESSION_VARIABLE: "set by the initialize command from its Mcp-Session-Id answer",
+    QUERY_VARIABLE: "the query string of the URL, without '?' (not shown: a query may carry "
+    "credentials)",
     "MCP_ENDPOINT": "the URL of the `endpoint` event on the GET stream (run that command first, "
     "in another terminal: the answers to the POSTs arrive on it)",
 }
@@ -134,7 +137,7 @@ def commands(
         lines = [
             f"curl -sS -m {timeout:g} -w '\\nHTTP %{{http_code}}\\n' -X {request.method}"
             + (" -N" if request.phase == "sse_connect" else "")
-            + f" {_word(request.url, secrets, scrub)}"
+            + f" {_url(request.url, secrets, scrub, variables)}"
         ]
         lines += [f"-H {_word(f'{n}: {v}', secrets, scrub)}" for n, v in request.headers]
         if request.body is not None:
@@ -160,6 +163,18 @@ def commands(
             )
         out.append((f"{index}. {request.phase} ({request.method})", command))
     return out
+
+
+def _url(
+    url: str, secrets: dict[str, str], scrub: Callable[[str], str], variables: _Variables
+) -> str:
+    """The URL as one shell word; a query string is a variable the operator sets, because it may
+    carry credentials and the target is never shown with its query."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return _word(url, secrets, scrub)
+    name = variables.name(QUERY_VARIABLE, query)
+    return f"{_word(base, secrets, scrub)}'?'\"${name}\""
 
 
 def variables_needed(script: list[tuple[str, str]]) -> list[str]:

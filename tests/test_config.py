@@ -50,13 +50,25 @@ INVALID = {
     "uses {nonce} but the arguments never send it",
     "invalid-oauth2-and-bearer.yml": "modules.m.mcp: oauth2 and bearer_token or an "
     "Authorization header contradict each other",
-    "invalid-oauth2-auth-method.yml": "modules.m.mcp.oauth2.auth_method: 'private_key_jwt' is "
-    "not one of client_secret_basic or client_secret_post",
-    "invalid-oauth2-secret-missing.yml": "modules.m.mcp.oauth2.client_secret: required key is "
-    "missing",
+    "invalid-oauth2-auth-method.yml": "modules.m.mcp.oauth2.auth_method: 'tls_client_auth' is "
+    "not one of client_secret_basic, client_secret_post or private_key_jwt",
+    "invalid-oauth2-secret-missing.yml": "modules.m.mcp.oauth2: auth_method client_secret_basic "
+    "needs client_secret",
+    "invalid-oauth2-jwt-key-missing.yml": "modules.m.mcp.oauth2: auth_method private_key_jwt "
+    "needs private_key",
+    "invalid-oauth2-jwt-with-secret.yml": "modules.m.mcp.oauth2: client_secret is given but "
+    "auth_method private_key_jwt signs with private_key instead",
+    "invalid-oauth2-jwt-key-not-pem.yml": "modules.m.mcp.oauth2.private_key: not a PEM private "
+    "key (expected an unencrypted PKCS#8 -----BEGIN PRIVATE KEY----- or RSA/EC private key)",
+    "invalid-oauth2-jwt-issuer-audience.yml": "modules.m.mcp.oauth2: assertion_audience issuer "
+    "comes from discovery: omit token_url, or give the issuer's URL as assertion_audience",
+    "invalid-oauth2-jwt-lifetime.yml": "modules.m.mcp.oauth2.assertion_lifetime: "
+    "assertion_lifetime must be at most 10m: an assertion serves one token request",
+    "invalid-oauth2-jwt-option-for-secret.yml": "modules.m.mcp.oauth2: key_id: only for "
+    "auth_method private_key_jwt, not client_secret_basic",
     "invalid-oauth2-token-url-http.yml": "modules.m.mcp.oauth2.token_url: token_url must be "
-    "https (http only to a loopback address or localhost name): the client secret travels in the "
-    "request",
+    "https (http only to a loopback address or localhost name): the client's credentials travel "
+    "in the request",
     "invalid-discovery-allowed-host-url.yml": "modules.m.discovery.url_policy.allowed_hosts: "
     "allowed_hosts entry 'https://auth.example.com/' must be a host name, not a URL",
     "invalid-discovery-block-unused.yml": "modules.m: the discovery block is used only with "

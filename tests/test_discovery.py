@@ -301,3 +301,36 @@ async def test_default_endpoints_fallback(exp: Exporter, oauth_fake: FakeMetadat
     assert step(m, "protected_resource") is None
     m = await exp.probe(oauth_fake.url("/mcp"), "loopback")
     assert failure(m) == ("client_to_upstream", "protected_resource", "metadata_unreachable")
+
+
+async def test_legacy_metadata_may_name_an_issuer_below_the_origin(
+    exp: Exporter, oauth_fake: FakeMetadataServer
+) -> None:
+    """2025-03-26 discovery finds the metadata at the server's origin without knowing the
+    issuer: an issuer on that origin (a server mounted under /oauth) is accepted, one on
+    another origin is not."""
+    base = oauth_fake.url("").rstrip("/")
+    oauth_fake.set("/mcp", FakeResponse(401, {}, headers={"WWW-Authenticate": "Bearer"}))
+    for issuer, ok in ((base + "/oauth", True), ("http://auth.example.invalid/oauth", False)):
+        metadata = {
+            "issuer": issuer,
+            "authorization_endpoint": base + "/oauth/authorize",
+            "token_endpoint": base + "/oauth/token",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        }
+        oauth_fake.set("/.well-known/oauth-authorization-server", FakeResponse(200, metadata))
+        m = await exp.probe(oauth_fake.url("/mcp"), "legacy")
+        if ok:
+            assert m["probe_success"] == 1, failure(m)
+            assert m["probe_oauth_default_endpoints_assumed"] == 0
+            _, text = await exp.get(
+                "/probe", target=oauth_fake.url("/mcp"), module="legacy", debug="true"
+            )
+            assert f"names issuer {issuer!r}" in text
+        else:
+            assert failure(m) == (
+                "client_to_auth_server",
+                "authorization_server",
+                "metadata_invalid",
+            )

@@ -28,6 +28,10 @@ AUTH_TYPES = {
     "authcode": "oauth2",
     "passthrough": "true_passthrough",
     "flaky": "none",
+    "wrongbearer": "bearer_token",
+    "m2mbad": "oauth2",
+    "strictpass": "true_passthrough",
+    "m2mdown": "oauth2",
 }
 
 
@@ -156,7 +160,12 @@ async def forwarding_gateway(upstream: str) -> AsyncIterator[Gateway]:
         def fetch() -> tuple[int, bytes]:
             forwarded = urllib.request.Request(
                 upstream + request.path_qs,
-                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+                # Not Accept-Encoding: the body is relayed without the answer's Content-Encoding.
+                headers={
+                    k: v
+                    for k, v in request.headers.items()
+                    if k.lower() not in ("host", "accept-encoding")
+                },
             )
             with urllib.request.urlopen(forwarded, timeout=10) as resp:
                 return resp.status, resp.read()

@@ -215,8 +215,8 @@ modules:
 
 
 async def test_hostile_target_text_stays_quoted(tmp_path: Path) -> None:
-    """A target URL with quotes, `$()` and backticks is one quoted word: bash runs nothing of
-    it, and curl sends it as it is."""
+    """A target URL with quotes, `$()` and backticks in its query runs nothing in bash: the query is
+    a variable the operator sets (never printed), and curl sends it as it is."""
     seen: list[str] = []
 
     async def record(request: web.Request, message: dict[str, Any]) -> web.StreamResponse | None:
@@ -229,8 +229,11 @@ async def test_hostile_target_text_stays_quoted(tmp_path: Path) -> None:
         outcome = await run_probe(target, module, 10)
         assert outcome.success
         script = replay_section(render(outcome))
+        # The query is the operator's to set (it may carry credentials): never printed.
+        query = target.partition("?")[2]
+        assert "pwned" not in script
         # The fake serves on this event loop: bash runs in a thread meanwhile.
-        answers = await asyncio.to_thread(run_script, script, tmp_path)
+        answers = await asyncio.to_thread(run_script, script, tmp_path, MCP_QUERY=query)
     assert [status for status, _ in answers] == [200, 202, 200]
     assert not (tmp_path / "pwned").exists()
     assert not (tmp_path / "pwned2").exists()

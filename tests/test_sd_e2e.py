@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.peers.litellm_proxy import LiteLLMProxy
+from tests.peers.litellm_proxy import UPSTREAM_KINDS, LiteLLMProxy
 from tests.peers.mcp_servers import free_port
 from tests.test_dashboards import (
     TimeRange,
@@ -40,7 +40,8 @@ EXAMPLE = ROOT / "examples" / "prometheus-litellm-sd.yml"
 EXAMPLE_EXPORTER = "127.0.0.1:9675"
 EXAMPLE_GATEWAY = "http://litellm.internal:4000"
 KEY_ENV = "LITELLM_SD_KEY"
-SERVERS = ("open", "bearer", "headers", "m2m", "authcode", "passthrough", "flaky")
+# Every server of the LiteLLM peer's config: discovery must list each of them.
+SERVERS = tuple(UPSTREAM_KINDS)
 JOBS = ("mcp_probe_gateway_servers", "mcp_probe_gateway_upstreams", "mcp_probe_gateway_health")
 NEW_METRICS = {
     "probe_litellm_server_health",

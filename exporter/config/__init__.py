@@ -50,6 +50,7 @@ from .schema import (
 )
 from .types import (
     PROTOCOL_VERSIONS,
+    SCOPE_PATTERN,
     Duration,
     ProtocolVersion,
     Secret,
@@ -61,6 +62,7 @@ from .types import (
 __all__ = [
     "NONCE",
     "PROTOCOL_VERSIONS",
+    "SCOPE_PATTERN",
     "CompletionExpect",
     "Config",
     "ConfigError",

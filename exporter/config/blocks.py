@@ -19,6 +19,8 @@ from ..net.proxy import ProxySettings
 from ..net.proxy import from_environment as proxy_from_environment
 from ..policy import Rule, TargetPolicy, is_loopback_host, rule
 from .types import (
+    SCOPE_PATTERN,
+    Duration,
     Secret,
     Size,
     StrictModel,
@@ -154,17 +156,34 @@ def _secure_or_loopback(url: str) -> bool:
 
 
 class OAuth2ClientCredentials(StrictModel):
-    """OAuth 2.0 client credentials (RFC 6749 section 4.4): the probe fetches its own token."""
+    """OAuth 2.0 client credentials (RFC 6749 section 4.4): the probe fetches its own token.
+
+    The client authenticates with its secret (`client_secret_basic`, `client_secret_post`) or
+    with a JWT signed by its private key (`private_key_jwt`, RFC 7523 section 2.2).
+    """
 
     client_id: Annotated[str, Field(min_length=1)]
-    client_secret: Secret
+    client_secret: Secret | None = None
     token_url: str | None = None
-    scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = Field(
-        default_factory=list
-    )
+    # Sent space-separated as `scope`; [] sends none. Unset: the MCP specification's scope
+    # selection when discovery finds the token endpoint (the 401 challenge's scope, else the
+    # protected resource's scopes_supported, else none), and none with a token_url.
+    scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] | None = None
     resource: str | None = None
     send_resource: bool = True
-    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    auth_method: Literal["client_secret_basic", "client_secret_post", "private_key_jwt"] = (
+        "client_secret_basic"
+    )
+    # private_key_jwt: the PEM private key (a file, as a mounted secret, is the usual source),
+    # the JWS `kid` the authorization server finds the public key by, and the algorithm.
+    private_key: Secret | None = None
+    key_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    signing_algorithm: Literal["RS256", "ES256"] = "RS256"
+    # The assertion's `aud`: the token endpoint (RFC 7523 section 3), the issuer that discovery
+    # found (what some servers and the MCP conformance suite expect), or a URL given here.
+    assertion_audience: str = "token_endpoint"
+    # Short-lived: the assertion is good for one token request.
+    assertion_lifetime: Duration = 60.0
 
     @field_validator("token_url")
     @classmethod
@@ -172,7 +191,7 @@ class OAuth2ClientCredentials(StrictModel):
         if value is not None and not _secure_or_loopback(value):
             raise ValueError(
                 "token_url must be https (http only to a loopback address or localhost name): "
-                "the client secret travels in the request"
+                "the client's credentials travel in the request"
             )
         return value
 
@@ -186,10 +205,59 @@ class OAuth2ClientCredentials(StrictModel):
                 raise ValueError("resource must be an absolute http(s) URL without a fragment")
         return value
 
+    @field_validator("assertion_audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if value in ("token_endpoint", "issuer"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "assertion_audience must be token_endpoint, issuer or an absolute http(s) URL"
+            )
+        return value
+
+    @field_validator("assertion_lifetime")
+    @classmethod
+    def _lifetime(cls, value: float) -> float:
+        if value > 600:
+            raise ValueError(
+                "assertion_lifetime must be at most 10m: an assertion serves one token request"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> OAuth2ClientCredentials:
         if self.resource is not None and not self.send_resource:
             raise ValueError("resource is given but send_resource is false")
+        if self.auth_method == "private_key_jwt":
+            if self.private_key is None:
+                raise ValueError("auth_method private_key_jwt needs private_key")
+            if self.client_secret is not None:
+                raise ValueError(
+                    "client_secret is given but auth_method private_key_jwt signs with "
+                    "private_key instead"
+                )
+            if self.assertion_audience == "issuer" and self.token_url is not None:
+                raise ValueError(
+                    "assertion_audience issuer comes from discovery: omit token_url, or give "
+                    "the issuer's URL as assertion_audience"
+                )
+            return self
+        if self.client_secret is None:
+            raise ValueError(f"auth_method {self.auth_method} needs client_secret")
+        jwt_only = (
+            "private_key",
+            "key_id",
+            "signing_algorithm",
+            "assertion_audience",
+            "assertion_lifetime",
+        )
+        given = [name for name in jwt_only if name in self.model_fields_set]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: only for auth_method private_key_jwt, not {self.auth_method}"
+            )
         return self
 
 

@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ..client_assertion import load_signing_key
 from ..net.proxy import ProxySettings
 from ..policy import PolicyChain
 from ..redact import is_sensitive_header
@@ -128,11 +129,14 @@ def parse(text: str, source: str) -> RuntimeConfig:
     modules: dict[str, RuntimeModule] = {}
     contexts: dict[tuple[TLSConfig, str], ssl.SSLContext] = {}
     for name, module in config.modules.items():
-        problems += [
+        secret_problems = [
             f"{where}: {problem}"
             for where, secret in _secrets(module, f"modules.{name}")
             if (problem := secret.check()) is not None
         ]
+        problems += secret_problems
+        if not secret_problems:
+            problems += _signing_key_problems(module, f"modules.{name}")
         try:
             # Modules with the same TLS settings share one context: building one costs ~40 ms.
             # The HTTP version is part of the key: the context carries the ALPN offer.
@@ -176,6 +180,24 @@ def parse(text: str, source: str) -> RuntimeConfig:
     if problems:
         raise ConfigError(source, problems)
     return RuntimeConfig(source, config, modules, sd_contexts)
+
+
+def _signing_key_problems(module: Module, where: str) -> list[str]:
+    """A private_key_jwt key that cannot sign is an operator's mistake: say so at load, not at
+    the first probe. (The file is read again for every token request, so a rotated key works.)"""
+    mcp = module.mcp
+    places = [(f"{where}.mcp.oauth2", mcp.oauth2)]
+    if mcp.litellm is not None and mcp.litellm.direct_probe is not None:
+        places.append((f"{where}.mcp.litellm.direct_probe.oauth2", mcp.litellm.direct_probe.oauth2))
+    problems = []
+    for at, oauth2 in places:
+        if oauth2 is None or oauth2.private_key is None:
+            continue
+        try:
+            load_signing_key(oauth2.private_key.reveal(), oauth2.signing_algorithm)
+        except ValueError as exc:
+            problems.append(f"{at}.private_key: {exc}")
+    return problems
 
 
 def _secrets(model: Any, where: str) -> Iterator[tuple[str, Secret]]:

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+# RFC 6749 section 3.3 scope-token.
+SCOPE_PATTERN: Final = r"^[\x21\x23-\x5b\x5d-\x7e]+$"
 PROTOCOL_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28")
 ProtocolVersion = Literal["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 Step = Literal["tools_list", "ping", "resources_list", "prompts_list", "tool_call"]

@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from typing import Final
 from urllib.parse import quote, quote_plus, urlencode
 
-from ..config import OAuth2ClientCredentials
+from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_key
+from ..config import SCOPE_PATTERN, OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
 from .discovery import (
+    Discovered,
     ResponseURLs,
     canonical_resource,
     discover,
@@ -48,6 +51,7 @@ NO_ERROR_CODE: Final = "none"
 AUTH_REASONS: Final = frozenset(
     {"auth_required", "token_rejected", "forbidden", "insufficient_scope"}
 )
+_SCOPE_TOKEN_RE: Final = re.compile(SCOPE_PATTERN)
 # Tokens without expires_in are reused this long.
 DEFAULT_LIFETIME: Final = 60.0
 # Stop using a token this long before it expires (at most a tenth of its lifetime).
@@ -117,39 +121,45 @@ def forget_token(ctx: ProbeContext) -> None:
 async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> CachedToken:
     settings = ctx.module.config.discovery
     endpoint = oauth2.token_url
+    issuer: str | None = None
+    found: Discovered | None = None
     if endpoint is None:
         found = await discover(ctx, settings, require_auth=False, for_token=True)
-        endpoint = found.token_endpoint
+        endpoint, issuer = found.token_endpoint, found.issuer
         assert endpoint is not None
         # The endpoint came from the target's metadata: it passes the policy first.
         ResponseURLs(ctx, settings.url_policy).check(endpoint, AUTH_HOP, "token")
-    secret = oauth2.client_secret.reveal()
     form: list[tuple[str, str]] = [("grant_type", "client_credentials")]
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",
     }
-    if oauth2.auth_method == "client_secret_basic":
-        # RFC 6749 section 2.3.1: both parts form-encoded before Base64.
-        pair = f"{quote(oauth2.client_id, safe='')}:{quote(secret, safe='')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    # What the curl replay must hide, as it appears in the form-encoded body.
+    hidden: list[tuple[str, str]]
+    if oauth2.auth_method == "private_key_jwt":
+        assertion = _client_assertion(oauth2, endpoint, issuer)
+        # A signed assertion is a credential until it expires: scrubbed like any other.
+        ctx.http.redactor.add(assertion[-1][1])
+        form += assertion
+        hidden = [("OAUTH_CLIENT_ASSERTION", quote_plus(assertion[-1][1]))]
     else:
-        form += [("client_id", oauth2.client_id), ("client_secret", secret)]
-    if oauth2.scopes:
-        form.append(("scope", " ".join(oauth2.scopes)))
+        assert oauth2.client_secret is not None  # the config requires it for these methods
+        secret = oauth2.client_secret.reveal()
+        hidden = [("OAUTH_CLIENT_SECRET", quote_plus(secret))]
+        if oauth2.auth_method == "client_secret_basic":
+            # RFC 6749 section 2.3.1: both parts form-encoded before Base64.
+            pair = f"{quote(oauth2.client_id, safe='')}:{quote(secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            form += [("client_id", oauth2.client_id), ("client_secret", secret)]
+    scope = _requested_scope(ctx, oauth2, found)
+    if scope:
+        form.append(("scope", scope))
     if oauth2.send_resource:
         form.append(("resource", oauth2.resource or canonical_resource(ctx.target)))
     body = urlencode(form).encode()
     with oauth_step(ctx, "token", AUTH_HOP):
-        # The form carries the secret form-encoded: that is the text the replay must hide.
-        ctx.record_request(
-            "POST",
-            endpoint,
-            headers,
-            body,
-            "token",
-            secrets=[("OAUTH_CLIENT_SECRET", quote_plus(secret))],
-        )
+        ctx.record_request("POST", endpoint, headers, body, "token", secrets=hidden)
         response = await ctx.http.request(
             "POST", endpoint, headers=headers, body=body, hop=AUTH_HOP, phase="token"
         )
@@ -164,6 +174,71 @@ async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> Ca
         "token issued", auth_method=oauth2.auth_method, expires_in_seconds=round(lifetime, 1)
     )
     return CachedToken(token, time.monotonic() + lifetime - margin, endpoint)
+
+
+def _requested_scope(
+    ctx: ProbeContext, oauth2: OAuth2ClientCredentials, found: Discovered | None
+) -> str | None:
+    """The configured scopes; unset, the MCP specification's scope selection from what
+    discovery saw: the 401 challenge's scope, else all of the protected resource's
+    scopes_supported, else no scope parameter."""
+    if oauth2.scopes is not None:
+        return " ".join(oauth2.scopes)
+    if found is None:
+        return None
+    # Both come from the target: only well-formed scope tokens, within a sane length, are sent.
+    if found.challenge is not None and found.challenge.scope:
+        scope = " ".join(found.challenge.scope.split())
+        if _valid_scope(scope):
+            ctx.note(f"requested the scope the server challenged for: {scope!r}")
+            return scope
+        ctx.note("the challenge's scope is not a valid scope list; trying scopes_supported")
+    supported = (found.protected_resource or {}).get("scopes_supported")
+    if isinstance(supported, list) and supported and all(isinstance(s, str) for s in supported):
+        scope = " ".join(supported)
+        if _valid_scope(scope):
+            ctx.note(f"requested the protected resource's scopes_supported: {scope[:200]!r}")
+            return scope
+        ctx.note("scopes_supported is not a valid scope list; no scope requested")
+    return None
+
+
+def _valid_scope(scope: str) -> bool:
+    return len(scope) <= 1000 and all(_SCOPE_TOKEN_RE.match(token) for token in scope.split(" "))
+
+
+def _client_assertion(
+    oauth2: OAuth2ClientCredentials, endpoint: str, issuer: str | None
+) -> list[tuple[str, str]]:
+    """RFC 7523 section 2.2 form parameters: a fresh assertion for every token request."""
+    audience = oauth2.assertion_audience
+    if audience == "token_endpoint":
+        audience = endpoint
+    elif audience == "issuer":
+        # Only reachable through discovery (the config refuses issuer with a token_url).
+        assert issuer is not None
+        audience = issuer
+    assert oauth2.private_key is not None
+    try:
+        # Read at every request, as every secret file is, so that a rotated key takes effect.
+        key = load_signing_key(oauth2.private_key.reveal(), oauth2.signing_algorithm)
+    except (OSError, KeyError, ValueError) as exc:
+        raise ProbeFailure(
+            "exporter", "token", "internal", f"oauth2.private_key: {str(exc).strip(chr(39))}"
+        ) from None
+    assertion = client_assertion(
+        client_id=oauth2.client_id,
+        audience=audience,
+        key=key,
+        algorithm=oauth2.signing_algorithm,
+        key_id=oauth2.key_id,
+        lifetime=oauth2.assertion_lifetime,
+    )
+    return [
+        ("client_id", oauth2.client_id),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion),
+    ]
 
 
 def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]:

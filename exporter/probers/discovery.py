@@ -673,7 +673,7 @@ async def _authorization_server(
                 f"no authorization-server metadata for {_shown(issuer)}: " + "; ".join(problems),
             )
         ctx.hops[AUTH_HOP] = True
-        _check_authorization_server(urls, document, issuer)
+        issuer = _check_authorization_server(ctx, urls, document, issuer, legacy=legacy)
     found.issuer = issuer
     found.authorization_server = document
     found.token_endpoint = str(document["token_endpoint"])
@@ -681,7 +681,10 @@ async def _authorization_server(
     return True
 
 
-def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer: str) -> None:
+def _check_authorization_server(
+    ctx: ProbeContext, urls: ResponseURLs, doc: dict[str, Any], issuer: str, *, legacy: bool
+) -> str:
+    """Check the metadata; returns the issuer it names."""
     phase = "authorization_server"
     missing = [name for name in AS_REQUIRED if not doc.get(name)]
     if missing:
@@ -692,7 +695,14 @@ def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer:
             f"authorization-server metadata lacks {', '.join(missing)}",
         )
     stated = doc["issuer"]
-    if not isinstance(stated, str) or not _same_issuer(stated, issuer):
+    if legacy and isinstance(stated, str) and _below_origin(stated, issuer):
+        # The 2025-03-26 revision looks the metadata up at the server's origin without knowing
+        # the issuer, so it cannot demand RFC 8414's identity; one on the same origin is the
+        # server's (an authorization server mounted under /oauth, say).
+        if not _same_issuer(stated, issuer):
+            ctx.note(f"the metadata at the server's origin names issuer {_shown(stated)!r}")
+        issuer = stated
+    elif not isinstance(stated, str) or not _same_issuer(stated, issuer):
         raise ProbeFailure(
             AUTH_HOP,
             phase,
@@ -712,6 +722,16 @@ def _check_authorization_server(urls: ResponseURLs, doc: dict[str, Any], issuer:
                 "metadata_invalid",
                 f"{name} {_shown(str(value))} is refused: {why}",
             )
+    return issuer
+
+
+def _below_origin(url: str, origin: str) -> bool:
+    """Whether `url` has the scheme and authority of `origin`."""
+    try:
+        a, b = urlsplit(url), urlsplit(origin)
+        return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+    except ValueError:
+        return False
 
 
 def _capabilities(

@@ -8,3 +8,5 @@
 + (import 'dashboards/dashboards.libsonnet')
 + (import 'rules/rules.libsonnet')
 + (import 'alerts/alerts.libsonnet')
++ (import 'dashboards/appended.libsonnet')
++ (import 'alerts/appended.libsonnet')

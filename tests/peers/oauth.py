@@ -117,12 +117,14 @@ def _get_json(url: str, *, method: str = "GET") -> Any:
 
 @dataclass(frozen=True)
 class OAuthClient:
-    """A client registered at the authorization server (confidential unless ``secret`` is None)."""
+    """A client registered at the authorization server (confidential unless ``secret`` is None;
+    a ``private_key_jwt`` client has ``jwks``, its public keys, instead)."""
 
     client_id: str
     client_secret: str | None
     scope: str
     auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
+    jwks: Mapping[str, Any] | None = None
 
     def spec(self) -> str:
         return json.dumps(
@@ -131,8 +133,49 @@ class OAuthClient:
                 "client_secret": self.client_secret,
                 "scope": self.scope,
                 "auth_methods": list(self.auth_methods),
+                "jwks": None if self.jwks is None else dict(self.jwks),
             }
         )
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private key made for this test session (never stored in the repository)."""
+
+    kid: str
+    algorithm: str
+    private_pem: str = field(repr=False)
+    public_jwk: Mapping[str, Any]
+
+
+def _signing_key(kid: str, algorithm: str) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from joserfc.jwk import ECKey, RSAKey
+
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if algorithm == "RS256":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        private = ec.generate_private_key(ec.SECP256R1())
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    key_type = RSAKey if algorithm == "RS256" else ECKey
+    jwk = key_type.import_key(public).as_dict(private=False)
+    return SigningKey(kid, algorithm, pem, {**jwk, "kid": kid, "alg": algorithm, "use": "sig"})
+
+
+# The private_key_jwt client's keys: one RSA and one EC P-256 key, told apart by kid.
+RSA_KEY = _signing_key("probe-rsa-1", "RS256")
+EC_KEY = _signing_key("probe-ec-1", "ES256")
+# A key of the right type that the authorization server does not know.
+UNKNOWN_EC_KEY = _signing_key("probe-ec-unknown", "ES256")
 
 
 DEFAULT_CLIENT = OAuthClient("probe-client", "probe-secret", "mcp:read mcp:write")
@@ -144,7 +187,15 @@ BASIC_ONLY_CLIENT = OAuthClient(
 POST_ONLY_CLIENT = OAuthClient("post-client", "post-secret", "mcp:read", ("client_secret_post",))
 # Registered with scope mcp:write only: its tokens get 403 insufficient_scope from the MCP server.
 NO_READ_CLIENT = OAuthClient("write-only-client", "write-only-secret", "mcp:write")
-CLIENTS = (DEFAULT_CLIENT, BASIC_ONLY_CLIENT, POST_ONLY_CLIENT, NO_READ_CLIENT)
+# Authenticates with private_key_jwt only (RFC 7523), with either of its registered keys.
+JWT_CLIENT = OAuthClient(
+    "jwt-client",
+    None,
+    "mcp:read",
+    ("private_key_jwt",),
+    jwks={"keys": [dict(RSA_KEY.public_jwk), dict(EC_KEY.public_jwk)]},
+)
+CLIENTS = (DEFAULT_CLIENT, BASIC_ONLY_CLIENT, POST_ONLY_CLIENT, NO_READ_CLIENT, JWT_CLIENT)
 
 
 @dataclass(frozen=True)
@@ -418,6 +469,12 @@ class RecordedRequest:
     path: str
     query: str
     headers: Mapping[str, str]
+    body: bytes = b""
+
+    @property
+    def form(self) -> dict[str, list[str]]:
+        """A form-encoded body, parsed."""
+        return urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 @dataclass(frozen=True)
@@ -516,10 +573,11 @@ class FakeMetadataServer:
         self._loop.run_forever()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
         with self._lock:
             self.requests.append(
                 RecordedRequest(
-                    request.method, request.path, request.query_string, dict(request.headers)
+                    request.method, request.path, request.query_string, dict(request.headers), body
                 )
             )
             resp = self._routes.get((request.method, request.path)) or self._routes.get(
@@ -530,15 +588,15 @@ class FakeMetadataServer:
         if resp.delay:
             await asyncio.sleep(resp.delay)
         headers = dict(resp.headers)
-        body = resp.body
-        if isinstance(body, Mapping | list):
-            data = json.dumps(body).encode()
+        answer = resp.body
+        if isinstance(answer, Mapping | list):
+            data = json.dumps(answer).encode()
             content_type = resp.content_type or "application/json"
-        elif isinstance(body, str):
-            data = body.encode()
+        elif isinstance(answer, str):
+            data = answer.encode()
             content_type = resp.content_type or "text/plain; charset=utf-8"
         else:
-            data = body or b""
+            data = answer or b""
             content_type = resp.content_type or "application/octet-stream"
         if data or resp.content_type:
             headers.setdefault("Content-Type", content_type)

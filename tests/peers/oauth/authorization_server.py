@@ -1,7 +1,8 @@
 """An OAuth 2.0 authorization server for tests, built on Authlib, bound to 127.0.0.1.
 
 Authlib (``authlib.oauth2``) does the protocol work: client authentication
-(``client_secret_basic``, ``client_secret_post``, ``none`` for public clients), the
+(``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` with RFC 7523 assertions
+verified against the client's registered JWKS, ``none`` for public clients), the
 client-credentials and authorization-code grants with PKCE (RFC 7636, S256 only), RFC 6749
 error responses (``invalid_client`` with 401 and ``WWW-Authenticate: Basic``, ``invalid_scope``,
 ``unsupported_grant_type``, ...), RFC 9068 JWT access tokens (``typ: at+jwt``, RS256) and the
@@ -30,6 +31,7 @@ When it serves, it prints one JSON line to stdout: ``{"issuer": ..., "port": ...
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import contextvars
 import json
@@ -53,6 +55,7 @@ from authlib.oauth2.rfc6749 import (
     grants,
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -77,6 +80,8 @@ class Client(ClientMixin):  # type: ignore[misc]
     auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     redirect_uris: tuple[str, ...] = ("http://127.0.0.1/callback",)
     grant_types: tuple[str, ...] = ("client_credentials", "authorization_code")
+    # private_key_jwt: the client's public keys (a JWK set), as registered out of band.
+    jwks: dict[str, Any] | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -244,8 +249,57 @@ def _check_client_scope(client: Client, scope: str | None) -> None:
         raise InvalidScopeError
 
 
+class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
+    """RFC 7523 section 2.2 client authentication: the assertion's signature is checked with
+    the client's registered keys (by ``kid`` when it has several), ``aud`` must be the token
+    endpoint or the issuer, ``exp`` is required and a ``jti`` is accepted once."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, audiences: list[str]) -> None:
+        super().__init__(validate_jti=True, leeway=5)
+        self._audiences = audiences
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def get_audiences(self) -> list[str]:
+        return self._audiences
+
+    def resolve_client_public_key(self, client: Client) -> dict[str, Any]:
+        return client.jwks or {"keys": []}
+
+    def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+        with self._lock:
+            now = time.time()
+            for old in [k for k, until in self._seen.items() if until < now]:
+                del self._seen[old]
+            if jti in self._seen:
+                return False
+            self._seen[jti] = float(claims.get("exp", now + 300))
+            return True
+
+
+def _assertion_summary(form: dict[str, list[str]]) -> dict[str, Any] | None:
+    """What a test may look at in a client assertion (header and claims, unverified); the
+    assertion itself is never recorded."""
+    values = form.get("client_assertion") or []
+    if not values:
+        return None
+    try:
+        header_b64, payload_b64 = values[0].split(".")[:2]
+        header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+        claims = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
+    except (ValueError, TypeError):
+        return {"malformed": True}
+    return {"header": header, "claims": claims}
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -370,8 +424,10 @@ def build_metadata(settings: Settings, *, oidc: bool) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "code_challenge_methods_supported": ["S256"],
     }
     if oidc:
@@ -394,6 +450,10 @@ def build_app(settings: Settings, on_ready: Any = None) -> tuple[Starlette, Stat
     server = Server({c.client_id: c for c in settings.clients})
     server.register_token_generator(
         "default", AccessTokenGenerator(settings.issuer, key, settings.token_lifetime)
+    )
+    server.register_client_auth_method(
+        PrivateKeyJWT.CLIENT_AUTH_METHOD,
+        PrivateKeyJWT([f"{settings.issuer}/token", settings.issuer]),
     )
     server.register_grant(ClientCredentialsGrant)
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True)])
@@ -425,6 +485,11 @@ def build_app(settings: Settings, on_ready: Any = None) -> tuple[Starlette, Stat
             "resource": list(req.payload.datalist.get("resource", [])),
             "status": status,
             "error": result[1].get("error") if isinstance(result[1], dict) else None,
+            "error_description": (
+                result[1].get("error_description") if isinstance(result[1], dict) else None
+            ),
+            "client_assertion_type": req.payload.data.get("client_assertion_type"),
+            "assertion": _assertion_summary(req.payload.datalist),
             "time": time.time(),
         }
         with stats.lock:
@@ -490,13 +555,18 @@ def build_app(settings: Settings, on_ready: Any = None) -> tuple[Starlette, Stat
 
 
 def _parse_client(spec: str) -> Client:
-    """JSON: ``{"client_id", "client_secret" (null: a public client), "scope", "auth_methods"}``."""
+    """JSON: ``{"client_id", "client_secret" (null: a public client), "scope", "auth_methods",
+    "jwks" (a JWK set: a private_key_jwt client)}``."""
     try:
         raw = json.loads(spec)
         client_id, secret, scope = raw["client_id"], raw.get("client_secret"), raw["scope"]
     except (ValueError, KeyError, TypeError) as err:
         raise argparse.ArgumentTypeError(f"client: {err}") from err
     methods = tuple(raw.get("auth_methods") or ())
+    if raw.get("jwks") is not None:
+        return Client(
+            client_id, None, scope, auth_methods=methods or ("private_key_jwt",), jwks=raw["jwks"]
+        )
     if secret is None:
         return Client(client_id, None, scope, auth_methods=methods or ("none",))
     return Client(client_id, secret, scope, auth_methods=methods or Client.auth_methods)
