@@ -18,9 +18,14 @@ REPLACEMENT: Final = "\ufffd"
 _UNSAFE_RE: Final = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # The same plus tab and newline, for text that must stay on one line (label values).
 _UNSAFE_LINE_RE: Final = re.compile(r"[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
-# A JSON escape of a surrogate; without one, decoded JSON text holds no surrogate (strict UTF-8
-# decoding refuses encoded surrogates), so most documents skip the walk.
-_SURROGATE_ESCAPE_RE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+# A JSON escape of a lone surrogate: a high one not followed by a low one, or a low one not
+# after a high one (a pair is one character, as an emoji is escaped). Without one, decoded JSON
+# text holds no surrogate (strict UTF-8 decoding refuses encoded ones), so most documents, and
+# deeply nested ones with emoji, skip the walk.
+_LONE_SURROGATE_ESCAPE_RE: Final = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _ELLIPSIS: Final = "\u2026"
 
 
@@ -70,6 +75,6 @@ def loads(data: bytes | str) -> Any:
     text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
     text = text.removeprefix("\ufeff")
     value = json.loads(text)
-    if _SURROGATE_ESCAPE_RE.search(text):
+    if _LONE_SURROGATE_ESCAPE_RE.search(text):
         value = without_surrogates(value)
     return value

@@ -1002,13 +1002,6 @@ SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
         "tools[1]: not an object (a string)",
     ),
     (
-        "tool_without_input_schema",
-        {"tools/list": {"result": {"tools": [{"name": "t"}]}}},
-        "tools_list",
-        "jsonrpc_invalid",
-        "tools[0]: lacks inputSchema",
-    ),
-    (
         "next_cursor_not_a_string",
         {"tools/list": {"result": {"tools": [], "nextCursor": 5}}},
         "tools_list",
@@ -1049,24 +1042,6 @@ SCHEMA_CASES: list[tuple[str, dict[str, dict[str, Any]], str, str, str]] = [
         "tool_call",
         "jsonrpc_invalid",
         "content[0].type: 'video' is not a content type in 2025-11-25",
-    ),
-    (
-        "tool_output_schema_not_an_object",
-        {"tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}}},
-        "tools_list",
-        "jsonrpc_invalid",
-        "tools[0].outputSchema: not an object (a string)",
-    ),
-    (
-        # outputSchema is not a member of 2025-03-26's Tool: ignored there.
-        "tool_output_schema_before_its_revision",
-        {
-            **_init(protocolVersion="2025-03-26"),
-            "tools/list": {"result": {"tools": [{**hostile.TOOLS[0], "outputSchema": "x"}]}},
-        },
-        "",
-        "",
-        "",
     ),
     (
         "resource_link_before_its_revision",

@@ -139,8 +139,11 @@ def tools_answer(tools: list[Any]) -> fakes.Handler:
 @pytest.mark.parametrize(
     ("tool", "invalid"),
     [
+        ({"name": "a", "description": "d"}, 1),  # no inputSchema
+        ({"name": "a", "description": "d", "inputSchema": None}, 1),
         ({"name": "a", "description": "d", "inputSchema": {"type": "array"}}, 1),
         ({"name": "a", "description": "d", "inputSchema": {"properties": {}}}, 1),
+        ({"name": "a", "description": "d", "inputSchema": ["type", "object"]}, 1),
         (
             {
                 "name": "a",
@@ -195,43 +198,23 @@ async def test_schemas_no_sdk_sends_are_invalid(
     assert m["probe_mcp_tool_schemas_invalid"] == invalid
 
 
-@pytest.mark.parametrize(
-    "tool",
-    [
-        {"name": "a", "description": "d"},  # no inputSchema
-        {"name": "a", "description": "d", "inputSchema": None},
-        {"name": "a", "description": "d", "inputSchema": ["type", "object"]},
-        {"name": 7, "inputSchema": {"type": "object"}},
-        "not a tool",
-    ],
-)
-async def test_a_tool_the_mcp_schema_forbids_fails_the_probe(exporter: Exporter, tool: Any) -> None:
-    """A tool the MCP schema itself forbids (no inputSchema object, a name that is not a string,
-    not an object) is an invalid tools/list result, named with its path: not a tool to count."""
-    async with fakes.serve(tools_answer([tool])) as url:
-        m = await exporter.probe(url)
-    assert m["probe_success"] == 0
-    assert any(k.startswith("probe_failure_info{") and 'reason="jsonrpc_invalid"' in k for k in m)
-
-
 async def test_hostile_lists_are_measured_without_failing(exporter: Exporter) -> None:
-    """Deeply nested schemas, non-ASCII text and repeated names are measured, not crashed on."""
+    """Deeply nested schemas and non-ASCII text are measured, not crashed on (a tool that is not
+    an object with a string name fails the list instead: see test_hostile_targets)."""
     deep: Any = {"type": "object"}
-    # Deep, yet within the JSON decoder's nesting cap (deeper is jsonrpc_invalid: tested there).
-    for _ in range(100):
+    for _ in range(400):
         deep = {"type": "object", "properties": {"x": deep}}
     tools = [
         {"name": "deep", "description": "d", "inputSchema": deep},
         {"name": "ünï\u202e", "description": "\U0001f600", "inputSchema": {"type": "object"}},
-        {"name": "twice", "inputSchema": {"type": "object"}},
-        {"name": "twice", "inputSchema": {"type": "object"}},
+        {"name": "bare", "inputSchema": {"type": "object"}},
     ]
     async with fakes.serve(tools_answer(tools)) as url:
         m = await exporter.probe(url)
     assert m["probe_success"] == 1
     assert m["probe_mcp_tools_definition_bytes"] == len(canonical_json(tools))
-    assert m["probe_mcp_tools_without_description"] == 2
-    assert m["probe_mcp_tools_duplicate_names"] == 1
+    assert m["probe_mcp_tools_without_description"] == 1
+    assert m["probe_mcp_tools_duplicate_names"] == 0
 
 
 async def test_a_huge_list_is_checked_over_several_probes(exporter: Exporter) -> None:
