@@ -50,6 +50,10 @@ class WireState:
     current_setup: str | None = None
     # perf_counter() when bytes last arrived on any of this probe's connections.
     last_data_at: float = 0.0
+    # perf_counter() when the current step's first request bytes were written (None: not yet),
+    # and the set-up time accrued by then: a step is timed from its request on the wire.
+    step_first_send: float | None = None
+    step_setup_at_send: float = 0.0
     connections_opened: int = 0
     tls: TLSInfo | None = None
     # (host, port) -> the URL being requested there, for the policy's address check.
@@ -173,6 +177,10 @@ class Stream(httpcore.AsyncNetworkStream):
         data, self._pending = bytes(self._pending), bytearray()
         if self._transport.is_closing():
             raise ConnectionDropped("the server closed the connection before the request went out")
+        state = self._state
+        if state.step_first_send is None:
+            state.step_first_send = time.perf_counter()
+            state.step_setup_at_send = state.setup_seconds
         self._transport.write(data)
         await self._protocol.drain()
 

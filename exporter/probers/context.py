@@ -124,6 +124,8 @@ class ProbeContext:
             self.hop = hop
         self.phase = phase
         setup_before = self._http.setup_seconds if self._http is not None else 0.0
+        if self._http is not None:
+            self._http.start_step()
         span_hop = self.hop
         wall_started = time.time()
         started = time.perf_counter()
@@ -135,9 +137,15 @@ class ProbeContext:
             arrived = self._http.last_data_at if self._http is not None else 0.0
             if started <= arrived <= ended:
                 ended = arrived
-            elapsed = ended - started
             setup_after = self._http.setup_seconds if self._http is not None else 0.0
-            elapsed = max(0.0, elapsed - (setup_after - setup_before))
+            sent = self._http.step_first_send if self._http is not None else None
+            if sent is not None and started <= sent[0] <= ended:
+                # From the request on the wire: the exporter's own work before it (building
+                # the request, a busy event loop) is not the target's time.
+                elapsed = ended - sent[0] - (setup_after - sent[1])
+            else:
+                elapsed = ended - started - (setup_after - setup_before)
+            elapsed = max(0.0, elapsed)
             self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
             # Connection set-up inside the step comes first and has spans of its own: the
             # step's bar is its own time, ending when its answer arrived.

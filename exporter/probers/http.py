@@ -117,6 +117,18 @@ class ProbeHTTP:
     def last_data_at(self) -> float:
         return self.session.last_data_at
 
+    def start_step(self) -> None:
+        """A new step begins: its time starts when its first request bytes are written."""
+        self.session.wire.step_first_send = None
+
+    @property
+    def step_first_send(self) -> tuple[float, float] | None:
+        """(when the step's first request bytes were written, set-up seconds by then)."""
+        wire = self.session.wire
+        if wire.step_first_send is None:
+            return None
+        return wire.step_first_send, wire.step_setup_at_send
+
     @property
     def connections_opened(self) -> int:
         return self.session.connections_opened
