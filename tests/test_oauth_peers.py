@@ -220,10 +220,13 @@ def test_mcp_rejects_bad_tokens(
 
 
 def test_expired_token_is_rejected(oauth_peers: OAuthPeerFactory) -> None:
-    auth, mcp = oauth_peers.pair(token_lifetime=1)
+    """A token past its lifetime is refused by the resource server."""
+    # Two seconds: expiry is kept in whole seconds, so a one-second token issued late in a second
+    # could already be expired at its first use.
+    auth, mcp = oauth_peers.pair(token_lifetime=2)
     token = auth.fetch_token(resource=mcp.url).access_token
     assert initialize_status(mcp, token)[0] == 200
-    time.sleep(2.1)
+    time.sleep(3.1)
     assert initialize_status(mcp, token)[0] == 401
     assert auth.token_requests == 1
 
