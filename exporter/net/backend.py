@@ -149,13 +149,11 @@ class Stream(httpcore.AsyncNetworkStream):
         protocol: _Protocol,
         state: WireState,
         require_http2: bool,
-        proxied: bool = False,
     ) -> None:
         self._transport = transport
         self._protocol = protocol
         self._state = state
         self._require_http2 = require_http2
-        self._proxied = proxied
         self._pending = bytearray()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -230,7 +228,7 @@ class Stream(httpcore.AsyncNetworkStream):
                     "the server did not negotiate HTTP/2 (ALPN "
                     f"{ssl_object.selected_alpn_protocol() or 'none'}) and the module requires it"
                 )
-        return Stream(transport, self._protocol, state, self._require_http2, self._proxied)
+        return Stream(transport, self._protocol, state, self._require_http2)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -273,7 +271,7 @@ class Backend(httpcore.AsyncNetworkBackend):
         state.current_setup = "dns"
         started = time.perf_counter()
         try:
-            addresses = await _resolve(loop, host, port)
+            addresses = await resolve(loop, host, port)
         finally:
             state.record("dns", time.perf_counter() - started)
         state.current_setup = None
@@ -298,7 +296,7 @@ class Backend(httpcore.AsyncNetworkBackend):
         state.current_setup = "proxy_connect"
         started = time.perf_counter()
         try:
-            addresses = await _resolve(loop, host, port)
+            addresses = await resolve(loop, host, port)
             transport, protocol = await _connect_any(loop, addresses, port, state)
         except (DNSFailed, ConnectRefused, ConnectTimedOut) as exc:
             raise ProxyFailed(f"proxy {host}:{port}: {exc.detail}") from None
@@ -306,7 +304,7 @@ class Backend(httpcore.AsyncNetworkBackend):
             state.record("proxy_connect", time.perf_counter() - started)
         state.current_setup = None
         state.connections_opened += 1
-        return Stream(transport, protocol, state, self._require_http2, proxied=True)
+        return Stream(transport, protocol, state, self._require_http2)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -317,7 +315,7 @@ class Backend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
+async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
     """The addresses of `host`, in the resolver's order, without duplicates."""
     literal = host.strip("[]")
     try:

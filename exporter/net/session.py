@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 
 from ..redact import Redactor, header_secrets
-from .backend import AddressCheck, Backend, WireState
+from .backend import AddressCheck, Backend, WireState, resolve
 from .decoding import ACCEPT_ENCODING, Decoder, decoder_for
 from .errors import (
     ConnectionDropped,
@@ -477,10 +477,8 @@ async def _check_proxied_target(check: AddressCheck, url: str, host: str, port: 
     An address literal is checked as it is; a name is resolved here and every address checked
     when it resolves (a proxy network may have no local DNS: then the URL rules alone apply).
     """
-    from .backend import _resolve  # the same resolver the direct path uses
-
     try:
-        addresses = await _resolve(asyncio.get_running_loop(), host, port)
+        addresses = await resolve(asyncio.get_running_loop(), host, port)
     except NetError:
         return
     for ip in addresses:
