@@ -68,6 +68,25 @@ class Transport:
         """POST the client's answer to a server request; returns the HTTP status."""
         raise NotImplementedError
 
+    async def _post_reply(
+        self, url: str, headers: dict[str, str], reply: dict[str, Any], phase: str
+    ) -> int:
+        response = await self.ctx.http.request(
+            "POST",
+            url,
+            headers=headers,
+            body=jsonrpc.encode(reply),
+            hop=self.hop,
+            phase=phase,
+            follow_redirects=True,
+            within_origin=True,
+        )
+        try:
+            await response.read()
+        finally:
+            await response.aclose()
+        return response.status
+
     async def answer_server_request(self, message: dict[str, Any], phase: str) -> None:
         """Answer a request the server sent on a response stream: `ping` with its empty result,
         anything else (sampling, elicitation, roots: capabilities this client never declared)
@@ -154,13 +173,18 @@ class StreamableHTTP(Transport):
         self._server_messages = 0
         self.response_headers: dict[str, list[str]] = {}
 
-    def _request_headers(self, method: str, params: dict[str, Any] | None) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
+    def _session_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """`headers` with the session id and, from 2025-06-18, the protocol version added."""
         if self.session_id is not None:
             headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version in _VERSION_HEADER_FROM:
+            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        return headers
+
+    def _request_headers(self, method: str, params: dict[str, Any] | None) -> dict[str, str]:
+        base = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
+        headers = self._session_headers(base)
         version = self.protocol_version
-        if version in _VERSION_HEADER_FROM:
-            headers["MCP-Protocol-Version"] = version
         if version == MODERN_VERSION:
             headers["Mcp-Method"] = method
             if method == "tools/call" and params is not None and "name" in params:
@@ -344,11 +368,9 @@ class StreamableHTTP(Transport):
         )
 
     async def _resume(self, last_event_id: str, phase: str) -> Response:
-        headers = {"Accept": "text/event-stream", **self.headers, "Last-Event-ID": last_event_id}
-        if self.session_id is not None:
-            headers["Mcp-Session-Id"] = self.session_id
-        if self.protocol_version in _VERSION_HEADER_FROM:
-            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        headers = self._session_headers(
+            {"Accept": "text/event-stream", **self.headers, "Last-Event-ID": last_event_id}
+        )
         self.ctx.record_request("GET", self.url, headers, None, phase)
         response = await self.ctx.http.request(
             "GET",
@@ -386,34 +408,14 @@ class StreamableHTTP(Transport):
 
     async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
         # With the session's headers, but no Mcp-Method: this message is a response.
-        headers = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
-        if self.session_id is not None:
-            headers["Mcp-Session-Id"] = self.session_id
-        if self.protocol_version in _VERSION_HEADER_FROM:
-            headers["MCP-Protocol-Version"] = str(self.protocol_version)
-        response = await self.ctx.http.request(
-            "POST",
-            self.url,
-            headers=headers,
-            body=jsonrpc.encode(reply),
-            hop=self.hop,
-            phase=phase,
-            follow_redirects=True,
-            within_origin=True,
-        )
-        try:
-            await response.read()
-        finally:
-            await response.aclose()
-        return response.status
+        base = {"Content-Type": "application/json", "Accept": ACCEPT_BOTH, **self.headers}
+        return await self._post_reply(self.url, self._session_headers(base), reply, phase)
 
     async def close(self, delete_session: bool = True) -> None:
         if self.session_id is None or not delete_session:
             return
         ctx = self.ctx
-        headers = {**self.headers, "Mcp-Session-Id": self.session_id}
-        if self.protocol_version in _VERSION_HEADER_FROM:
-            headers["MCP-Protocol-Version"] = str(self.protocol_version)
+        headers = self._session_headers(dict(self.headers))
         with ctx.step("session_delete"):
             ctx.record_request("DELETE", self.url, headers, None, "session_delete")
             response = await ctx.http.request(
@@ -627,21 +629,7 @@ class LegacySSE(Transport):
     async def _send_reply(self, reply: dict[str, Any], phase: str) -> int:
         assert self.endpoint is not None
         headers = {"Content-Type": "application/json", **self.headers}
-        response = await self.ctx.http.request(
-            "POST",
-            self.endpoint,
-            headers=headers,
-            body=jsonrpc.encode(reply),
-            hop=self.hop,
-            phase=phase,
-            follow_redirects=True,
-            within_origin=True,
-        )
-        try:
-            await response.read()
-        finally:
-            await response.aclose()
-        return response.status
+        return await self._post_reply(self.endpoint, headers, reply, phase)
 
     async def close(self, delete_session: bool = True) -> None:
         for task in list(self._replies):
