@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from .config import Module, hidden_secret_values
+from .config import (
+    LiteLLMCompletionModule,
+    LiteLLMCompletionProber,
+    LiteLLMGateway,
+    LiteLLMHealthModule,
+    LiteLLMHealthProber,
+    MCPModule,
+    Module,
+    hidden_secret_values,
+)
 from .probers.context import RecordedRequest
 from .redact import is_sensitive_header
 
@@ -68,11 +77,14 @@ def _variable_for_header(header: str, value: str, module: Module, phase: str) ->
     if lowered == "authorization":
         if value.lower().startswith("basic ") and phase == "token":
             return "OAUTH_CLIENT_BASIC"
-        litellm = module.mcp.litellm if module.prober == "mcp" else None
-        gateway = any(
-            block is not None and block.key_header == "authorization"
-            for block in (litellm, module.litellm_completion, module.litellm_health)
-        )
+        block: LiteLLMGateway | LiteLLMCompletionProber | LiteLLMHealthProber | None = None
+        if isinstance(module, MCPModule):
+            block = module.mcp.litellm
+        elif isinstance(module, LiteLLMCompletionModule):
+            block = module.litellm_completion
+        elif isinstance(module, LiteLLMHealthModule):
+            block = module.litellm_health
+        gateway = block is not None and block.key_header == "authorization"
         if gateway and phase not in ("token",) and not phase.startswith("upstream_"):
             return "LITELLM_KEY"
         return "MCP_TOKEN"

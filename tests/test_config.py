@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, load, masked_dump, parse
+from exporter.config import (
+    ConfigError,
+    DiscoveryModule,
+    LiteLLMHealthModule,
+    MCPModule,
+    load,
+    masked_dump,
+    parse,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "config" / "testdata"
@@ -143,8 +151,98 @@ def test_durations_and_sizes() -> None:
         "t",
     )
     module = cfg.modules["m"].config
+    assert isinstance(module, MCPModule)
     assert module.timeout == 90
     assert module.mcp.limits.max_response_bytes == 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("100", 100), ("64KiB", 65536), ("64 kib", 65536), ("1.5MB", 1_500_000), ("1GiB", 1 << 30)],
+)
+def test_sizes_are_pydantic_byte_sizes(text: str, size: int) -> None:
+    """Sizes are pydantic's ByteSize (units in either case, decimals) and /config shows the
+    plain number of bytes."""
+    cfg = parse(
+        f"modules: {{m: {{prober: mcp, mcp: {{limits: {{max_header_bytes: {text}}}}}}}}}", "t"
+    )
+    module = cfg.modules["m"].config_as(MCPModule)
+    assert module.mcp.limits.max_header_bytes == size
+    assert f"max_header_bytes: {size}\n" in masked_dump(cfg.config)
+
+
+@pytest.mark.parametrize("text", ["yes", "0", "-1", "1.5", "4 apples", "1e3", "''"])
+def test_sizes_that_are_no_size(text: str) -> None:
+    """A boolean, zero, a negative, a fraction of a byte or an unknown unit is refused in one
+    line naming the key."""
+    with pytest.raises(ConfigError) as info:
+        parse(
+            f"modules: {{m: {{prober: mcp, mcp: {{limits: {{max_header_bytes: {text}}}}}}}}}", "t"
+        )
+    [problem] = info.value.problems
+    assert problem.startswith("modules.m.mcp.limits.max_header_bytes: "), problem
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{timeout: 5s}", "modules.m.prober: required key is missing"),
+        (
+            "{prober: 7}",
+            "modules.m.prober: '7' is not one of mcp, discovery, "
+            "litellm_completion or litellm_health",
+        ),
+        (
+            "{prober: discovery, litellm_health: {}}",
+            "modules.m: the litellm_health block belongs to prober litellm_health, not discovery",
+        ),
+        (
+            "{prober: litellm_health, litellm_health: {}, discovery: {}}",
+            "modules.m: the "
+            "discovery block is used only with mcp.discovery_on_auth_failure or mcp.oauth2 without "
+            "token_url",
+        ),
+        (
+            "{prober: discovery, discovery: {timeoutt: 1}}",
+            "modules.m.discovery.timeoutt: unknown key",
+        ),
+        (
+            "{prober: litellm_health, litellm_health: {limits: {max_pages: 0}}}",
+            "modules.m.litellm_health.limits.max_pages: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_module_union_problems(text: str, problem: str) -> None:
+    """Each module is the model its `prober` names; problems name the YAML's own keys (the
+    union's tag never shows in a location)."""
+    with pytest.raises(ConfigError) as info:
+        parse(f"modules: {{m: {text}}}", "t")
+    assert info.value.problems == [problem]
+
+
+def test_module_models_by_prober() -> None:
+    """The prober names the model; each model carries only its own prober's block."""
+    cfg = parse(
+        """
+modules:
+  a: {prober: mcp}
+  b: {prober: discovery}
+  c: {prober: litellm_health, litellm_health: {}}
+  d: {prober: mcp, mcp: {litellm: {}}}
+""",
+        "t",
+    )
+    kinds = {name: type(m.config) for name, m in cfg.modules.items()}
+    assert kinds == {
+        "a": MCPModule,
+        "b": DiscoveryModule,
+        "c": LiteLLMHealthModule,
+        "d": MCPModule,
+    }
+    assert cfg.modules["d"].config.prober_kind == "litellm_gateway"
+    with pytest.raises(TypeError):
+        cfg.modules["b"].config_as(MCPModule)
+    assert "litellm_completion" not in masked_dump(cfg.config)
 
 
 def test_secrets_are_masked_in_dump(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    ByteSize,
     Field,
     field_validator,
     model_validator,
@@ -138,8 +139,8 @@ def _lower(hosts: list[str]) -> tuple[str, ...]:
 class Limits(StrictModel):
     """Caps on what a target may send and on how far a probe follows it."""
 
-    max_response_bytes: Size = 4 * 1024 * 1024
-    max_header_bytes: Size = 64 * 1024
+    max_response_bytes: Size = ByteSize(4 * 1024 * 1024)
+    max_header_bytes: Size = ByteSize(64 * 1024)
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
     # The spec sets no length and suggests JWTs; the id is sent back on every request, so it is

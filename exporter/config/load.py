@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import yaml
 from pydantic import (
@@ -27,12 +27,18 @@ from .blocks import (
     TLSConfig,
 )
 from .schema import (
+    PROBER_BLOCKS,
     Config,
+    MCPModule,
     Module,
+    ModuleBase,
 )
 from .types import (
     Secret,
+    size_problem,
 )
+
+M = TypeVar("M", bound=ModuleBase)
 
 
 class ConfigError(Exception):
@@ -59,6 +65,13 @@ class RuntimeModule:
     # output, and walking the config on every probe was a measurable share of its CPU.
     secrets: tuple[Secret, ...] = field(default=(), compare=False, repr=False)
 
+    def config_as(self, kind: type[M]) -> M:
+        """The module's config as the model its prober expects: each prober runs only the
+        modules of its kind (the prober table is keyed by the config), so a mismatch is a bug."""
+        if not isinstance(self.config, kind):
+            raise TypeError(f"module {self.name} is a {self.config.prober} module, not {kind}")
+        return self.config
+
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
@@ -71,6 +84,7 @@ class RuntimeConfig:
     sd_ssl_contexts: Mapping[str, ssl.SSLContext] = field(default_factory=dict)
 
 
+_ONE_OF: Final = ", ".join(list(PROBER_BLOCKS)[:-1]) + " or " + list(PROBER_BLOCKS)[-1]
 _BRANCH_NAMES: Final = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 
 
@@ -91,7 +105,19 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _problem(error: Mapping[str, Any]) -> str:
     kind = error["type"]
-    where = _location(tuple(error["loc"]))
+    loc = tuple(error["loc"])
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        # The module's `prober` picks its model; the problem is at that key.
+        loc += ("prober",)
+    elif loc[:1] == ("modules",) and len(loc) > 2 and loc[2] in PROBER_BLOCKS:
+        loc = loc[:2] + loc[3:]  # the union's tag: the module's own keys follow
+    where = _location(loc)
+    if kind == "union_tag_not_found":
+        return f"{where}: required key is missing"
+    if kind == "union_tag_invalid":
+        return f"{where}: {str(error.get('ctx', {}).get('tag'))[:60]!r} is not one of {_ONE_OF}"
+    if kind in ("byte_size", "byte_size_unit"):
+        return f"{where}: {size_problem(error.get('input'))}"
     if kind == "extra_forbidden":
         return f"{where}: unknown key"
     if kind == "missing":
@@ -185,6 +211,8 @@ def parse(text: str, source: str) -> RuntimeConfig:
 def _signing_key_problems(module: Module, where: str) -> list[str]:
     """A private_key_jwt key that cannot sign is an operator's mistake: say so at load, not at
     the first probe. (The file is read again for every token request, so a rotated key works.)"""
+    if not isinstance(module, MCPModule):
+        return []
     mcp = module.mcp
     places = [(f"{where}.mcp.oauth2", mcp.oauth2)]
     if mcp.litellm is not None and mcp.litellm.direct_probe is not None:

@@ -5,7 +5,7 @@ cross-field rules at load, so a bad file never half-loads."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -32,49 +32,94 @@ from .types import (
     StrictModel,
 )
 
+# Each prober's name and the block that configures it.
+PROBER_BLOCKS: Final = {
+    "mcp": "mcp",
+    "discovery": "discovery",
+    "litellm_completion": "litellm_completion",
+    "litellm_health": "litellm_health",
+}
 
-class Module(StrictModel):
-    """One probe module, as in blackbox_exporter."""
 
-    prober: Literal["mcp", "discovery", "litellm_completion", "litellm_health"]
+class ModuleBase(StrictModel):
+    """What every module has: which prober runs it, its timeout and its target policy."""
+
+    prober: str
     timeout: Duration = 10.0
     # Narrows the global target_policy for this module.
     target_policy: TargetPolicyConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_blocks(cls, data: object) -> object:
+        # The union's tag picks the model, and each model forbids other probers' blocks; said
+        # that way ("unknown key") the operator would not learn which prober the block is for.
+        if not isinstance(data, dict) or not isinstance(data.get("prober"), str):
+            return data
+        prober = data["prober"]
+        for block in ("litellm_health", "mcp", "litellm_completion"):
+            if prober == block and block not in data and block != "mcp":
+                raise ValueError(f"prober {block} needs a {block} block")
+            if prober != block and block in data:
+                raise ValueError(f"the {block} block belongs to prober {block}, not {prober}")
+        if prober not in ("mcp", "discovery") and "discovery" in data:
+            raise ValueError(_DISCOVERY_UNUSED)
+        return data
+
+    @property
+    def runs_discovery(self) -> bool:
+        """Whether probes of this module may run authorization discovery."""
+        return False
+
+    @property
+    def prober_kind(self) -> str:
+        """The entry of the prober table that runs this module."""
+        return self.prober
+
+    @property
+    def block(self) -> str:
+        """The name of the prober's own block, where tls_config and limits come from."""
+        return PROBER_BLOCKS[self.prober]
+
+    @property
+    def tls_config(self) -> TLSConfig:
+        """The TLS settings of the module's prober block."""
+        return TLSConfig()
+
+    @property
+    def http_client(self) -> HTTPClient:
+        """The HTTP version and proxy settings of the module's prober block."""
+        return HTTPClient()
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of the module's prober block."""
+        return Limits()
+
+
+_DISCOVERY_UNUSED: Final = (
+    "the discovery block is used only with mcp.discovery_on_auth_failure "
+    "or mcp.oauth2 without token_url"
+)
+
+
+class MCPModule(ModuleBase):
+    """A module of the mcp prober: one MCP conversation, and discovery when auth fails."""
+
+    prober: Literal["mcp"]
     mcp: MCPProber = Field(default_factory=MCPProber)
+    # Used by discovery_on_auth_failure and by oauth2 without token_url.
     discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
-    litellm_completion: LiteLLMCompletionProber | None = None
-    litellm_health: LiteLLMHealthProber | None = None
 
     @model_validator(mode="after")
-    def _blocks(self) -> Module:
-        if self.prober == "litellm_health" and self.litellm_health is None:
-            raise ValueError("prober litellm_health needs a litellm_health block")
-        if self.prober != "litellm_health" and self.litellm_health is not None:
-            raise ValueError(
-                f"the litellm_health block belongs to prober litellm_health, not {self.prober}"
-            )
-        if self.prober != "mcp" and "mcp" in self.model_fields_set:
-            raise ValueError(f"the mcp block belongs to prober mcp, not {self.prober}")
-        if self.prober == "litellm_completion" and self.litellm_completion is None:
-            raise ValueError("prober litellm_completion needs a litellm_completion block")
-        if self.prober != "litellm_completion" and self.litellm_completion is not None:
-            raise ValueError(
-                "the litellm_completion block belongs to prober litellm_completion, "
-                f"not {self.prober}"
-            )
-        unused = "discovery" in self.model_fields_set and not self.runs_discovery
-        if self.prober != "discovery" and unused:
-            raise ValueError(
-                "the discovery block is used only with mcp.discovery_on_auth_failure "
-                "or mcp.oauth2 without token_url"
-            )
+    def _discovery_used(self) -> MCPModule:
+        if "discovery" in self.model_fields_set and not self.runs_discovery:
+            raise ValueError(_DISCOVERY_UNUSED)
         return self
 
     @property
     def runs_discovery(self) -> bool:
         """Whether probes of this module may run authorization discovery."""
-        if self.prober != "mcp":
-            return self.prober == "discovery"
         oauth2 = self.mcp.oauth2
         return self.mcp.discovery_on_auth_failure or (
             oauth2 is not None and oauth2.token_url is None
@@ -82,42 +127,98 @@ class Module(StrictModel):
 
     @property
     def prober_kind(self) -> str:
-        """The prober that runs this module: its `prober`, except that an mcp module with a
-        litellm block talks MCP through the gateway (the same conversation, plus the gateway's
-        headers, debug headers and diagnoses): the litellm_gateway prober."""
-        if self.prober == "mcp" and self.mcp.litellm is not None:
-            return "litellm_gateway"
-        return self.prober
-
-    @property
-    def block(self) -> str:
-        """The name of the prober's own block, where tls_config and limits come from."""
-        return self.prober
+        """An mcp module with a litellm block talks MCP through the gateway (the same
+        conversation, plus the gateway's headers, debug headers and diagnoses): the
+        litellm_gateway prober."""
+        return "litellm_gateway" if self.mcp.litellm is not None else "mcp"
 
     @property
     def tls_config(self) -> TLSConfig:
-        """The TLS settings of the module's prober block."""
-        if self.litellm_completion is not None:
-            return self.litellm_completion.tls_config
-        if self.litellm_health is not None:
-            return self.litellm_health.tls_config
-        return self.discovery.tls_config if self.prober == "discovery" else self.mcp.tls_config
+        """The TLS settings of the mcp block."""
+        return self.mcp.tls_config
 
     @property
     def http_client(self) -> HTTPClient:
-        """The HTTP version and proxy settings of the module's prober block."""
-        if self.litellm_completion is not None:
-            return self.litellm_completion.http_client
-        return self.discovery.http_client if self.prober == "discovery" else self.mcp.http_client
+        """The HTTP version and proxy settings of the mcp block."""
+        return self.mcp.http_client
 
     @property
     def limits(self) -> Limits:
-        """The limits of the module's prober block."""
-        if self.litellm_completion is not None:
-            return self.litellm_completion.limits
-        if self.litellm_health is not None:
-            return self.litellm_health.limits
-        return self.discovery.limits if self.prober == "discovery" else self.mcp.limits
+        """The limits of the mcp block."""
+        return self.mcp.limits
+
+
+class DiscoveryModule(ModuleBase):
+    """A module of the discovery prober: OAuth metadata discovery on its own."""
+
+    prober: Literal["discovery"]
+    discovery: DiscoveryProber = Field(default_factory=DiscoveryProber)
+
+    @property
+    def runs_discovery(self) -> bool:
+        """Discovery is what this module probes."""
+        return True
+
+    @property
+    def tls_config(self) -> TLSConfig:
+        """The TLS settings of the discovery block."""
+        return self.discovery.tls_config
+
+    @property
+    def http_client(self) -> HTTPClient:
+        """The HTTP version and proxy settings of the discovery block."""
+        return self.discovery.http_client
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of the discovery block."""
+        return self.discovery.limits
+
+
+class LiteLLMCompletionModule(ModuleBase):
+    """A module of the litellm_completion prober: one model turn that calls an MCP tool."""
+
+    prober: Literal["litellm_completion"]
+    litellm_completion: LiteLLMCompletionProber
+
+    @property
+    def tls_config(self) -> TLSConfig:
+        """The TLS settings of the litellm_completion block."""
+        return self.litellm_completion.tls_config
+
+    @property
+    def http_client(self) -> HTTPClient:
+        """The HTTP version and proxy settings of the litellm_completion block."""
+        return self.litellm_completion.http_client
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of the litellm_completion block."""
+        return self.litellm_completion.limits
+
+
+class LiteLLMHealthModule(ModuleBase):
+    """A module of the litellm_health prober: the gateway's health view of its servers."""
+
+    prober: Literal["litellm_health"]
+    litellm_health: LiteLLMHealthProber
+
+    @property
+    def tls_config(self) -> TLSConfig:
+        """The TLS settings of the litellm_health block."""
+        return self.litellm_health.tls_config
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of the litellm_health block."""
+        return self.litellm_health.limits
+
+
+# One module: the model its `prober` names.
+Module = Annotated[
+    MCPModule | DiscoveryModule | LiteLLMCompletionModule | LiteLLMHealthModule,
+    Field(discriminator="prober"),
+]
 
 
 SourceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]

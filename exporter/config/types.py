@@ -11,8 +11,10 @@ from typing import Annotated, Final, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
+    PlainSerializer,
     model_validator,
 )
 
@@ -33,17 +35,6 @@ _UNITS: Final = {
     "d": 86400.0,
     "w": 7 * 86400.0,
     "y": 365 * 86400.0,
-}
-_SIZE_RE: Final = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
-_SIZES: Final = {
-    None: 1,
-    "B": 1,
-    "KB": 1000,
-    "KiB": 1024,
-    "MB": 1000**2,
-    "MiB": 1024**2,
-    "GB": 1000**3,
-    "GiB": 1024**3,
 }
 
 
@@ -69,20 +60,21 @@ def _duration(value: object) -> object:
     return seconds
 
 
-def _size(value: object) -> object:
+def size_problem(value: object) -> str:
+    """The one message for a value that is no size."""
+    return f"invalid size {value!r}: expected bytes or e.g. 64KiB, 4MiB"
+
+
+def _no_bool(value: object) -> object:
+    # YAML's `yes` is an int to ByteSize (1 byte); in a size it is a mistake.
     if isinstance(value, bool):
-        raise ValueError("expected a size such as 4MiB")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        match = _SIZE_RE.match(value.strip())
-        if match:
-            return int(match.group(1)) * _SIZES[match.group(2)]
-    raise ValueError(f"invalid size {value!r}: expected bytes or e.g. 64KiB, 4MiB")
+        raise ValueError(size_problem(value))
+    return value
 
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
-Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+# pydantic's ByteSize: 4MiB, 64 KiB, 1.5MB, 100 (bytes); dumped as a plain int for /config.
+Size = Annotated[ByteSize, BeforeValidator(_no_bool), Field(gt=0), PlainSerializer(int)]
 
 
 class StrictModel(BaseModel):

@@ -19,7 +19,7 @@ from typing import Final
 from urllib.parse import quote, quote_plus, urlencode
 
 from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_key
-from ..config import SCOPE_PATTERN, OAuth2ClientCredentials
+from ..config import SCOPE_PATTERN, MCPModule, OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
 from .discovery import (
@@ -119,7 +119,7 @@ def forget_token(ctx: ProbeContext) -> None:
 
 
 async def _fetch_token(ctx: ProbeContext, oauth2: OAuth2ClientCredentials) -> CachedToken:
-    settings = ctx.module.config.discovery
+    settings = ctx.module.config_as(MCPModule).discovery
     endpoint = oauth2.token_url
     issuer: str | None = None
     found: Discovered | None = None
@@ -292,7 +292,7 @@ async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     reports about the failure (its status, the hop's result)."""
     if failure.reason not in AUTH_REASONS:
         return
-    settings = ctx.module.config.mcp
+    settings = ctx.module.config_as(MCPModule).mcp
     if settings.oauth2 is not None and failure.reason == "token_rejected":
         forget_token(ctx)
     if not settings.discovery_on_auth_failure or ctx.discovery_ran:
@@ -302,7 +302,7 @@ async def after_auth_failure(ctx: ProbeContext, failure: ProbeFailure) -> None:
     try:
         await discover(
             ctx,
-            ctx.module.config.discovery,
+            ctx.module.config_as(MCPModule).discovery,
             require_auth=True,
             for_token=False,
             received=ctx.auth_challenge,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ..config import DiscoveryProber, ResponseURLPolicy
+from ..config import DiscoveryModule, DiscoveryProber, ResponseURLPolicy
 from ..policy import is_loopback_host
 from .context import ProbeContext
 from .failure import AUTH_HOP, Hop, ProbeFailure
@@ -367,7 +367,9 @@ def _same_issuer(a: str, b: str) -> bool:
 
 async def probe_discovery(ctx: ProbeContext) -> None:
     """Run authorization discovery against ctx.target; raise ProbeFailure on the first defect."""
-    await discover(ctx, ctx.module.config.discovery, require_auth=None, for_token=False)
+    await discover(
+        ctx, ctx.module.config_as(DiscoveryModule).discovery, require_auth=None, for_token=False
+    )
 
 
 def write_discovery_metrics(ctx: ProbeContext) -> None:

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import NONCE, LiteLLMCompletionProber, LiteLLMGateway
+from ..config import NONCE, LiteLLMCompletionModule, LiteLLMCompletionProber, LiteLLMGateway
 from ..litellm.diagnosis import (
     ISSUES,
     GatewayAnswer,
@@ -315,7 +315,7 @@ class _Findings:
 
 async def probe_litellm_completion(ctx: ProbeContext) -> None:
     """One embedded MCP call through LiteLLM; raise ProbeFailure where it broke."""
-    settings = ctx.module.config.litellm_completion
+    settings = ctx.module.config_as(LiteLLMCompletionModule).litellm_completion
     assert settings is not None
     findings = _Findings()
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import LiteLLMDirectProbe, LiteLLMGateway, MCPProber
+from ..config import LiteLLMDirectProbe, LiteLLMGateway, MCPModule, MCPProber
 from ..litellm.diagnosis import (
     ISSUES,
     TOOL_NOT_FOUND_RE,
@@ -68,7 +68,7 @@ class _Findings:
 
 async def probe_litellm(ctx: ProbeContext) -> None:
     """The mcp prober through a LiteLLM gateway, with its diagnoses; raise ProbeFailure."""
-    settings = ctx.module.config.mcp
+    settings = ctx.module.config_as(MCPModule).mcp
     gateway = settings.litellm
     assert gateway is not None
     findings = _Findings()

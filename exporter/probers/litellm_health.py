@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..config import LiteLLMHealthModule
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .litellm_servers import (
@@ -35,7 +36,7 @@ async def _get(ctx: ProbeContext, path: str, headers: dict[str, str], phase: str
 
 async def probe_litellm_health(ctx: ProbeContext) -> None:
     """Read the gateway's server list and health; write probe_litellm_server_health."""
-    settings = ctx.module.config.litellm_health
+    settings = ctx.module.config_as(LiteLLMHealthModule).litellm_health
     assert settings is not None
     api_key = settings.api_key.reveal() if settings.api_key is not None else None
     headers = key_headers(api_key, settings.key_header)

@@ -9,7 +9,7 @@ import re
 from typing import Any, Final
 
 from .. import __version__, mcp_types
-from ..config import PROTOCOL_VERSIONS, MCPProber
+from ..config import PROTOCOL_VERSIONS, MCPModule, MCPProber
 from ..mcp.jsonrpc import JSONRPCError
 from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
 from .auth import after_auth_failure, client_credentials_header
@@ -50,7 +50,7 @@ def credential_headers(settings: MCPProber) -> dict[str, str]:
 
 async def probe_mcp(ctx: ProbeContext) -> None:
     """Run the module's MCP conversation against ctx.target; raise ProbeFailure on failure."""
-    settings = ctx.module.config.mcp
+    settings = ctx.module.config_as(MCPModule).mcp
     hop = ctx.target_hop
     headers = {**credential_headers(settings), **ctx.target_headers}
     if settings.oauth2 is not None:
@@ -87,7 +87,7 @@ def write_mcp_metrics(ctx: ProbeContext) -> None:
     OAuth steps of a token request or of discovery after an auth failure."""
     write_exchange_metrics(ctx)
     reg = ctx.registry
-    steps: list[str] = list(ctx.module.config.mcp.steps)
+    steps: list[str] = list(ctx.module.config_as(MCPModule).mcp.steps)
     if "session_delete" in ctx.steps:
         steps.append("session_delete")
     for step in steps:
@@ -348,7 +348,7 @@ async def _list(ctx: ProbeContext, transport: Transport, step: str, server: Serv
             "capability_missing",
             f"{method} is configured but the server did not declare the {capability} capability",
         )
-    limits = ctx.module.config.mcp.limits
+    limits = ctx.module.config_as(MCPModule).mcp.limits
     items: list[Any] = []
     cursor: str | None = None
     seen: set[str] = set()
@@ -406,7 +406,7 @@ def tools_fingerprint(tools: list[Any]) -> int:
 
 
 async def _tool_call(ctx: ProbeContext, transport: Transport) -> None:
-    settings = ctx.module.config.mcp
+    settings = ctx.module.config_as(MCPModule).mcp
     call = settings.tool_call
     assert call is not None
     hop = transport.hop
