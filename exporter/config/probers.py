@@ -25,9 +25,11 @@ from .blocks import (
 from .types import (
     PROTOCOL_VERSIONS,
     ProtocolVersion,
+    Regex,
     Secret,
     Step,
     StrictModel,
+    compiled_regex,
 )
 
 
@@ -35,17 +37,7 @@ class ToolCallExpect(StrictModel):
     """What the tool call's result must look like."""
 
     is_error: bool = False
-    text_regex: str | None = None
-
-    @field_validator("text_regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    text_regex: Regex | None = None
 
 
 class ToolCall(StrictModel):
@@ -254,6 +246,8 @@ class MCPProber(StrictModel):
 
 
 NONCE: Final = "{nonce}"
+# A regular expression in which {nonce} stands for the probe's nonce.
+NonceRegex = Annotated[str, AfterValidator(lambda value: compiled_regex(value, NONCE))]
 ToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
 
@@ -263,17 +257,7 @@ class CompletionExpect(StrictModel):
     send one, else only the absence of an error is checked."""
 
     text_contains: str | None = None
-    text_regex: str | None = None
-
-    @field_validator("text_regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value.replace(NONCE, "0"))
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    text_regex: NonceRegex | None = None
 
 
 class LiteLLMCompletionProber(StrictModel):

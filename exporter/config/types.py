@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ByteSize,
@@ -72,7 +73,18 @@ def _no_bool(value: object) -> object:
     return value
 
 
+def compiled_regex(value: str, placeholder: str | None = None) -> str:
+    """A regular expression that compiles (with `placeholder` standing for what a probe puts
+    there), kept as its text so /config shows what the operator wrote."""
+    try:
+        re.compile(value.replace(placeholder, "0") if placeholder else value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Regex = Annotated[str, AfterValidator(compiled_regex)]
 # pydantic's ByteSize: 4MiB, 64 KiB, 1.5MB, 100 (bytes); dumped as a plain int for /config.
 Size = Annotated[ByteSize, BeforeValidator(_no_bool), Field(gt=0), PlainSerializer(int)]
 
