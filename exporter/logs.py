@@ -111,6 +111,7 @@ class AccessLogger(AbstractAccessLogger):
         return _level <= logging.DEBUG
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        """One access-log event: method, path, status, size and seconds."""
         structlog.get_logger("mcp_exporter.access").debug(
             "request",
             method=request.method,

@@ -238,9 +238,11 @@ class SwappableTLSContext(ssl.SSLContext):
         server_hostname: str | bytes | None = None,
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
+        """What asyncio calls for each accepted TLS connection: the current context's."""
         return self.current.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
 
     def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        """Blocking sockets, too, use the current context."""
         return self.current.wrap_socket(sock, *args, **kwargs)
 
 

@@ -60,6 +60,7 @@ class WireState:
     urls: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def record(self, phase: str, seconds: float) -> None:
+        """Count `seconds` of connection set-up for `phase` (dns, connect, tls, ...)."""
         self.setup_seconds += seconds
         self.record_phase(phase, seconds)
 
@@ -157,11 +158,13 @@ class Stream(httpcore.AsyncNetworkStream):
         self._pending = bytearray()
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """The next bytes from the peer; held request bytes go out first."""
         if self._pending:
             await self._flush()
         return await self._protocol.read(max_bytes)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Queue request bytes; they are sent when the answer is read or enough gathered."""
         # httpcore writes a request's head and body separately; each write to a socket is a
         # system call that wakes the server. Writes are held until the answer is read (or
         # enough has gathered), so a request leaves in one segment, as a hand-tuned client's.
@@ -183,6 +186,7 @@ class Stream(httpcore.AsyncNetworkStream):
         await self._protocol.drain()
 
     async def aclose(self) -> None:
+        """Close the connection without waiting on the peer."""
         self._pending.clear()
         if not self._transport.is_closing():
             # A TLS close_notify exchange would wait on the peer; the probe is over.
@@ -197,6 +201,7 @@ class Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        """Upgrade to TLS (through a proxy's tunnel), timed as the tls phase."""
         if self._pending:
             await self._flush()  # a proxy's CONNECT, sent before the tunnel's handshake
         loop = asyncio.get_running_loop()
@@ -231,6 +236,7 @@ class Stream(httpcore.AsyncNetworkStream):
         return Stream(transport, self._protocol, state, self._require_http2)
 
     def get_extra_info(self, info: str) -> Any:
+        """What httpcore asks of a connection: readability, the TLS object, addresses."""
         if info == "is_readable":
             # An idle keep-alive connection with data or EOF pending cannot be reused.
             return bool(self._protocol.buffer) or self._protocol.eof
@@ -264,6 +270,7 @@ class Backend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        """Resolve, check each address against the policy, connect: each phase timed."""
         if self._proxy is not None and (host, port) == self._proxy:
             return await self._connect_proxy(host, port)
         state = self._state
@@ -309,9 +316,11 @@ class Backend(httpcore.AsyncNetworkBackend):
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.AsyncNetworkStream:
+        """Refused: targets are http(s) URLs."""
         raise ConnectRefused("unix sockets are not probed")
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep on the running loop."""
         await asyncio.sleep(seconds)
 
 

@@ -26,26 +26,32 @@ class Response:
 
     @property
     def status(self) -> int:
+        """The status code."""
         return self._inner.status
 
     @property
     def reason(self) -> str:
+        """The reason phrase (HTTP/1.1 only)."""
         return self._inner.reason
 
     @property
     def headers(self) -> Headers:
+        """The response headers."""
         return self._inner.headers
 
     @property
     def url(self) -> str:
+        """The URL this response answered (after redirects)."""
         return self._inner.url
 
     @property
     def http_version(self) -> str:
+        """HTTP/1.1 or HTTP/2."""
         return self._inner.http_version
 
     @property
     def content_type(self) -> str:
+        """The media type, lower-cased, without parameters."""
         return self._inner.content_type
 
     async def iter_chunks(self) -> AsyncIterator[bytes]:
@@ -103,18 +109,22 @@ class ProbeHTTP:
 
     @property
     def tls(self) -> TLSInfo | None:
+        """The TLS details of the probe's first TLS connection, if any."""
         return self.session.tls
 
     @property
     def setup_seconds(self) -> float:
+        """Seconds spent on DNS, connect and TLS so far."""
         return self.session.setup_seconds
 
     @property
     def current_setup(self) -> str | None:
+        """The connection set-up phase under way (dns, connect, tls), if any."""
         return self.session.current_setup
 
     @property
     def last_data_at(self) -> float:
+        """When bytes last arrived from the target (perf_counter)."""
         return self.session.last_data_at
 
     def start_step(self) -> None:
@@ -131,14 +141,17 @@ class ProbeHTTP:
 
     @property
     def connections_opened(self) -> int:
+        """How many connections the probe opened."""
         return self.session.connections_opened
 
     @property
     def http_version(self) -> str | None:
+        """The HTTP version the last response used, if any."""
         return self.session.http_version
 
     @property
     def redactor(self) -> Redactor:
+        """What scrubs the credentials the probe sent from any text."""
         return self.session.redactor
 
     async def aclose(self) -> None:

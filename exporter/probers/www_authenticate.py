@@ -69,6 +69,7 @@ class Challenge:
 
     @property
     def realm(self) -> str | None:
+        """The ``realm`` parameter."""
         return self.get("realm")
 
     @property
@@ -83,14 +84,17 @@ class Challenge:
 
     @property
     def error(self) -> str | None:
+        """RFC 6750 section 3.1: the ``error`` code (invalid_token, insufficient_scope, ...)."""
         return self.get("error")
 
     @property
     def error_description(self) -> str | None:
+        """RFC 6750 section 3: the human-readable ``error_description``."""
         return self.get("error_description")
 
     @property
     def error_uri(self) -> str | None:
+        """RFC 6750 section 3: the ``error_uri``."""
         return self.get("error_uri")
 
     @property
@@ -100,10 +104,12 @@ class Challenge:
 
     @property
     def authorization_uri(self) -> str | None:
+        """The ``authorization_uri`` some servers send (not in RFC 6750)."""
         return self.get("authorization_uri")
 
     @property
     def is_bearer(self) -> bool:
+        """Whether the challenge's scheme is Bearer (case-insensitive)."""
         return self.scheme == "bearer"
 
 
