@@ -6,7 +6,8 @@ error types (`errors`), which `exporter/probers/failure.py` maps to a probe's ho
 
 from .errors import NetError
 from .proxy import ProxySettings
-from .session import Headers, HTTPVersion, Limits, Response, Session
+from .response import Headers, Limits, Response
+from .session import HTTPVersion, Session
 from .tls import TLSInfo
 
 __all__ = [

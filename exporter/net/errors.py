@@ -2,10 +2,13 @@
 
 They say what went wrong on the wire (name resolution, connect, TLS, the proxy, HTTP framing,
 size caps) and nothing about MCP: `exporter/probers/failure.py` alone maps them to a probe's
-(hop, phase, reason).
+(hop, phase, reason). `protocol_error` turns the HTTP parser's complaints into them, and `shown`
+is how their messages name a URL.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 
 class NetError(OSError):
@@ -78,3 +81,27 @@ class TooLarge(NetError):
 
 class TooManyRedirects(NetError):
     """More redirects than the configured cap."""
+
+
+def protocol_error(exc: Exception) -> NetError:
+    """The error for httpcore's RemoteProtocolError `exc`, by what its text says went wrong."""
+    text = str(exc) or type(exc).__name__
+    if "disconnected without sending a response" in text or "peer closed" in text.lower():
+        return ConnectionDropped(
+            "the server closed the connection after the request went out, before answering"
+        )
+    if "buffer too long" in text.lower():
+        return TooLarge("response headers or framing exceed the HTTP parser's 100 KiB limit")
+    if "status line" in text.lower() or "h11 only supports" in text.lower():
+        return NotHTTP(f"the server did not answer with HTTP: {text.splitlines()[0][:120]}")
+    return ProtocolViolation(f"invalid HTTP answer: {text.splitlines()[0][:200]}")
+
+
+def shown(url: str) -> str:
+    """A URL for messages: no userinfo, no query."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"[:200]

@@ -12,221 +12,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Final, Literal, Union
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 
 from ..redact import Redactor, header_secrets
 from .backend import AddressCheck, Backend, WireState, resolve
-from .decoding import ACCEPT_ENCODING, Decoder, decoder_for
+from .connections import Connections
+from .decoding import ACCEPT_ENCODING
 from .errors import (
     ConnectionDropped,
     ConnectRefused,
     InvalidRequest,
     InvalidURL,
     NetError,
-    NotHTTP,
-    ProtocolViolation,
     ProxyFailed,
     TooLarge,
     TooManyRedirects,
+    protocol_error,
+    shown,
 )
 from .proxy import ProxySettings
+from .response import Headers, Limits, Response
 from .tls import TLSInfo
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
-# Yield to the event loop after this many bytes of a body that arrives all at once.
-_YIELD_EVERY: Final = 65536
 
 HTTPVersion = Literal["auto", "1.1", "2"]
 # Direct connections, or one of httpcore's proxy pools.
-_Pool = Union["_Connections", httpcore.AsyncHTTPProxy, httpcore.AsyncSOCKSProxy]
+_Pool = Connections | httpcore.AsyncHTTPProxy | httpcore.AsyncSOCKSProxy
 # Called with the URL of every request, redirects included, before anything is sent; raises.
 URLCheck = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Caps on what a target may send back."""
-
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_header_bytes: int = 64 * 1024
-    max_redirects: int = 5
-
-
-class Headers:
-    """Response headers: case-insensitive, repeated fields kept in order."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: list[tuple[str, str]]) -> None:
-        self._items = items
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        lname = name.lower()
-        for key, value in self._items:
-            if key == lname:
-                return value
-        return default
-
-    def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self._items if k == lname]
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-
-class Response:
-    """A response whose body is read on demand, decoded, within the session's size cap."""
-
-    def __init__(
-        self, raw: httpcore.Response, method: str, url: str, headers: Headers, limits: Limits
-    ) -> None:
-        self._raw = raw
-        self.method = method
-        self.url = url
-        self.status = raw.status
-        reason = raw.extensions.get("reason_phrase", b"")
-        self.reason = reason.decode("latin-1") if isinstance(reason, bytes) else ""
-        version = raw.extensions.get("http_version", b"HTTP/1.1")
-        self.http_version = version.decode("ascii", "replace") if isinstance(version, bytes) else ""
-        self.headers = headers
-        self._limits = limits
-        self._reading = False
-        self._closed = False
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-cased ('' if absent)."""
-        value = self.headers.get("content-type") or ""
-        return value.split(";", 1)[0].strip().lower()
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        """Yield the decoded body as it arrives; raises TooLarge past the cap."""
-        if self._reading:
-            raise RuntimeError("body already being read")
-        self._reading = True
-        cap = self._limits.max_body_bytes
-        decoder: Decoder = decoder_for(self.headers.get("content-encoding"))
-        total = 0
-        since_yield = 0
-        try:
-            async for raw in _stream(self._raw):
-                chunk = decoder.decode(raw, cap - total)
-                total += len(chunk)
-                if total > cap:
-                    raise TooLarge(f"response body from {_shown(self.url)} exceeds {cap} bytes")
-                if chunk:
-                    yield chunk
-                # A fast target's whole body is buffered already; let other probes in.
-                since_yield += len(raw) + 512
-                if since_yield >= _YIELD_EVERY:
-                    since_yield = 0
-                    await asyncio.sleep(0)
-            tail = decoder.flush(cap - total)
-            total += len(tail)
-            if total > cap:
-                raise TooLarge(f"response body from {_shown(self.url)} exceeds {cap} bytes")
-            if tail:
-                yield tail
-        except NetError:
-            await self.aclose()
-            raise
-        except httpcore.ReadError as exc:
-            await self.aclose()
-            raise ConnectionDropped(f"connection lost while reading the body: {exc}") from None
-        except httpcore.RemoteProtocolError as exc:
-            await self.aclose()
-            raise _protocol_error(exc) from None
-        await self.aclose()
-
-    async def read(self) -> bytes:
-        """Read the whole body (bounded by the session's cap)."""
-        return b"".join([chunk async for chunk in self.iter_chunks()])
-
-    async def aclose(self) -> None:
-        """Release the connection; an unread body makes httpcore close it."""
-        if self._closed:
-            return
-        self._closed = True
-        with contextlib.suppress(httpcore.ReadError, httpcore.RemoteProtocolError, OSError):
-            await self._raw.aclose()
-
-
-async def _stream(raw: httpcore.Response) -> AsyncIterator[bytes]:
-    async for chunk in raw.aiter_stream():
-        yield chunk
-
-
-class _Connections:
-    """Direct connections of one probe, per origin: httpcore's HTTP/1.1 and HTTP/2 connections
-    over our backend's streams, without a pool's bookkeeping.
-
-    A probe sends a handful of requests in turn (the legacy transport's open event stream is the
-    only concurrency), so reuse is simple: an idle connection of the origin if one is left,
-    otherwise a new one. httpcore's pool would add locks, request queues and wrappers per request
-    for cases a probe never has.
-    """
-
-    def __init__(
-        self,
-        backend: Backend,
-        ssl_context: ssl.SSLContext | None,
-        http1: bool,
-        http2: bool,
-        server_name: str | None,
-    ) -> None:
-        self._backend = backend
-        self._ssl_context = ssl_context
-        self._http1 = http1
-        self._http2 = http2
-        self._server_name = server_name
-        self._open: list[httpcore.AsyncConnectionInterface] = []
-
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        origin = request.url.origin
-        connection = None
-        for candidate in list(self._open):
-            if candidate.is_closed() or (candidate.is_idle() and candidate.has_expired()):
-                self._open.remove(candidate)
-                await candidate.aclose()
-            elif (
-                connection is None
-                and candidate.can_handle_request(origin)
-                and candidate.is_available()
-            ):
-                connection = candidate
-        if connection is None:
-            connection = await self._connect(origin)
-            self._open.append(connection)
-        return await connection.handle_async_request(request)
-
-    async def _connect(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
-        host = origin.host.decode("ascii")
-        stream = await self._backend.connect_tcp(host, origin.port)
-        if origin.scheme == b"https":
-            context = self._ssl_context or ssl.create_default_context()
-            context.set_alpn_protocols(["http/1.1", "h2"] if self._http2 else ["http/1.1"])
-            stream = await stream.start_tls(context, server_hostname=self._server_name or host)
-        ssl_object = stream.get_extra_info("ssl_object")
-        negotiated_h2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
-        if negotiated_h2 or (self._http2 and not self._http1):
-            return httpcore.AsyncHTTP2Connection(origin=origin, stream=stream)
-        return httpcore.AsyncHTTP11Connection(origin=origin, stream=stream)
-
-    async def aclose(self) -> None:
-        connections, self._open = self._open, []
-        for connection in connections:
-            with contextlib.suppress(OSError, httpcore.NetworkError):
-                await connection.aclose()
 
 
 class Session:
@@ -343,7 +162,7 @@ class Session:
                 extensions=extensions,
             )
         except (UnicodeError, ValueError, TypeError) as exc:
-            raise InvalidURL(f"{_shown(url)} cannot be requested: {exc}") from None
+            raise InvalidURL(f"{shown(url)} cannot be requested: {exc}") from None
         pool = self._pool(proxy_url, scheme)
         try:
             raw = await pool.handle_async_request(request)
@@ -352,11 +171,11 @@ class Session:
         except httpcore.ProxyError as exc:
             raise ProxyFailed(f"the proxy refused the tunnel: {exc}") from None
         except httpcore.UnsupportedProtocol as exc:
-            raise InvalidURL(f"{_shown(url)}: {exc}") from None
+            raise InvalidURL(f"{shown(url)}: {exc}") from None
         except httpcore.LocalProtocolError as exc:
             raise InvalidRequest(f"the request cannot be sent: {exc}") from None
         except httpcore.RemoteProtocolError as exc:
-            raise _protocol_error(exc) from None
+            raise protocol_error(exc) from None
         except (httpcore.ReadError, httpcore.WriteError) as exc:
             raise ConnectionDropped(f"connection lost: {exc or type(exc).__name__}") from None
         except httpcore.ConnectError as exc:
@@ -368,7 +187,7 @@ class Session:
         if size > self.limits.max_header_bytes:
             await response.aclose()
             raise TooLarge(
-                f"response headers from {_shown(url)} exceed {self.limits.max_header_bytes} bytes"
+                f"response headers from {shown(url)} exceed {self.limits.max_header_bytes} bytes"
             )
         declared = response.headers.get("content-length")
         encoding = (response.headers.get("content-encoding") or "identity").strip().lower()
@@ -378,7 +197,7 @@ class Session:
         announced = declared is not None and declared.isascii() and declared.isdigit()
         if announced and encoding == "identity" and int(str(declared)) > cap:
             await response.aclose()
-            raise TooLarge(f"Content-Length {declared} from {_shown(url)} exceeds {cap} bytes")
+            raise TooLarge(f"Content-Length {declared} from {shown(url)} exceeds {cap} bytes")
         return response
 
     def _headers(
@@ -421,7 +240,7 @@ class Session:
         pool: _Pool
         if proxy_url is None:
             backend = Backend(self.wire, self._check_address, require_http2=version == "2")
-            pool = _Connections(backend, self._ssl_context, http1, http2, self._server_name)
+            pool = Connections(backend, self._ssl_context, http1, http2, self._server_name)
         else:
             assert self._proxy is not None
             parts = urlsplit(proxy_url)
@@ -485,19 +304,6 @@ async def _check_proxied_target(check: AddressCheck, url: str, host: str, port: 
         check(url, host, ip, port)
 
 
-def _protocol_error(exc: Exception) -> NetError:
-    text = str(exc) or type(exc).__name__
-    if "disconnected without sending a response" in text or "peer closed" in text.lower():
-        return ConnectionDropped(
-            "the server closed the connection after the request went out, before answering"
-        )
-    if "buffer too long" in text.lower():
-        return TooLarge("response headers or framing exceed the HTTP parser's 100 KiB limit")
-    if "status line" in text.lower() or "h11 only supports" in text.lower():
-        return NotHTTP(f"the server did not answer with HTTP: {text.splitlines()[0][:120]}")
-    return ProtocolViolation(f"invalid HTTP answer: {text.splitlines()[0][:200]}")
-
-
 def _origin(url: str) -> tuple[str, str, int]:
     try:
         parts = urlsplit(url)
@@ -515,13 +321,3 @@ def _origin(url: str) -> tuple[str, str, int]:
 
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _shown(url: str) -> str:
-    """A URL for messages: no userinfo, no query."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"[:200]

@@ -63,7 +63,7 @@ from ..litellm.headers import (
     parse_debug_headers,
     parse_server_outcomes,
 )
-from ..mcp.transport import StreamableHTTP
+from ..mcp.streamable_http import StreamableHTTP
 from .context import ProbeContext
 from .discovery import write_oauth_metrics
 from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure

@@ -47,7 +47,7 @@ from ..litellm.headers import (
     parse_debug_headers,
     parse_server_outcomes,
 )
-from ..mcp.transport import StreamableHTTP
+from ..mcp.streamable_http import StreamableHTTP
 from ..metrics import ProbeRegistry
 from .auth import client_credentials_header
 from .context import ProbeContext

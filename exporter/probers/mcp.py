@@ -11,7 +11,9 @@ from typing import Any, Final
 from .. import __version__, mcp_types
 from ..config import PROTOCOL_VERSIONS, MCPModule, MCPProber
 from ..mcp.jsonrpc import JSONRPCError
-from ..mcp.transport import MODERN_VERSION, LegacySSE, StreamableHTTP, Transport
+from ..mcp.legacy_sse import LegacySSE
+from ..mcp.streamable_http import MODERN_VERSION, StreamableHTTP
+from ..mcp.transport import Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .deviations import check_ping_result, write_deviations

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..mcp.transport import ACCEPT_BOTH, StreamableHTTP, Transport
+from ..mcp.streamable_http import ACCEPT_BOTH, StreamableHTTP
+from ..mcp.transport import Transport
 from .context import ProbeContext
 from .deviations import UNSUPPORTED_VERSION, observe
 from .failure import ProbeFailure
