@@ -145,6 +145,7 @@ class LegacySSE(Transport):
                     waiting.set_result(message)
 
     async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
+        """POST a request to the endpoint; its response arrives on the event stream."""
         self._next_id += 1
         request_id = self._next_id
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -162,6 +163,7 @@ class LegacySSE(Transport):
         return jsonrpc.result_of(message, request_id, self.hop, phase)
 
     async def notify(self, method: str, params: dict[str, Any] | None, phase: str) -> None:
+        """POST a notification to the endpoint."""
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params
@@ -212,6 +214,7 @@ class LegacySSE(Transport):
         return await self._post_reply(self.endpoint, headers, reply, phase)
 
     async def close(self, delete_session: bool = True) -> None:
+        """Cancel the pending replies and stop reading the event stream."""
         for task in list(self._replies):
             task.cancel()
         if self._reader is not None:

@@ -76,6 +76,7 @@ class StreamableHTTP(Transport):
         return headers
 
     async def call(self, method: str, params: dict[str, Any], phase: str) -> dict[str, Any]:
+        """POST a request; its response is a JSON body or an event stream (resumed if cut)."""
         self._next_id += 1
         request_id = self._next_id
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
@@ -100,6 +101,7 @@ class StreamableHTTP(Transport):
             await response.aclose()
 
     async def notify(self, method: str, params: dict[str, Any] | None, phase: str) -> None:
+        """POST a notification; the server must answer 202 Accepted."""
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params
@@ -296,6 +298,7 @@ class StreamableHTTP(Transport):
         return await self._post_reply(self.url, self._session_headers(base), reply, phase)
 
     async def close(self, delete_session: bool = True) -> None:
+        """DELETE the session, if the server gave one and the probe should end it."""
         if self.session_id is None or not delete_session:
             return
         ctx = self.ctx

@@ -42,6 +42,7 @@ class Connections:
         self._open: list[httpcore.AsyncConnectionInterface] = []
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send on an idle connection to the origin, or on a new one."""
         origin = request.url.origin
         connection = None
         for candidate in list(self._open):
@@ -73,6 +74,7 @@ class Connections:
         return httpcore.AsyncHTTP11Connection(origin=origin, stream=stream)
 
     async def aclose(self) -> None:
+        """Close every connection."""
         connections, self._open = self._open, []
         for connection in connections:
             with contextlib.suppress(OSError, httpcore.NetworkError):

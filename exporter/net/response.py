@@ -41,6 +41,7 @@ class Headers:
         self._items = items
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header `name` (case-insensitive), or `default`."""
         lname = name.lower()
         for key, value in self._items:
             if key == lname:
@@ -48,10 +49,12 @@ class Headers:
         return default
 
     def get_all(self, name: str) -> list[str]:
+        """Every value of header `name` (case-insensitive), in order."""
         lname = name.lower()
         return [v for k, v in self._items if k == lname]
 
     def items(self) -> list[tuple[str, str]]:
+        """(name, value) pairs, names lower-cased, in the order received."""
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:

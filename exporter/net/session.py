@@ -81,22 +81,27 @@ class Session:
 
     @property
     def tls(self) -> TLSInfo | None:
+        """The TLS details of the session's first TLS connection, if any."""
         return self.wire.tls
 
     @property
     def setup_seconds(self) -> float:
+        """Seconds spent on DNS, connect and TLS so far."""
         return self.wire.setup_seconds
 
     @property
     def current_setup(self) -> str | None:
+        """The connection set-up phase under way (dns, connect, tls), if any."""
         return self.wire.current_setup
 
     @property
     def last_data_at(self) -> float:
+        """When bytes last arrived on any connection (perf_counter)."""
         return self.wire.last_data_at
 
     @property
     def connections_opened(self) -> int:
+        """How many connections the session opened."""
         return self.wire.connections_opened
 
     async def request(
