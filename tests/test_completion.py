@@ -15,13 +15,13 @@ import yaml
 
 from exporter import report
 from exporter.config import parse
-from exporter.probe import ProbeOutcome, run_probe
-from exporter.probers.litellm_completion import (
+from exporter.litellm.completion import (
     parse_chat_completion,
     parse_response,
     repr_tool_name,
     result_failure,
 )
+from exporter.probe import ProbeOutcome, run_probe
 from tests.conftest import ExporterFactory
 from tests.peers.litellm_proxy import MOCK_TOOL_TEXT, LiteLLMProxy, Upstream
 
