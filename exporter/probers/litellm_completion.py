@@ -65,9 +65,9 @@ from ..litellm.headers import (
 )
 from ..mcp.transport import StreamableHTTP
 from .context import ProbeContext
-from .discovery import write_oauth_metrics
 from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure
 from .findings import CompletionReport
+from .oauth_metrics import write_oauth_metrics
 from .prober import Prober, write_exchange_metrics
 
 PHASE_REQUEST: Final = "completion_request"
