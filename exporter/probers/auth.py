@@ -22,16 +22,11 @@ from ..client_assertion import ASSERTION_TYPE, client_assertion, load_signing_ke
 from ..config import SCOPE_PATTERN, MCPModule, OAuth2ClientCredentials
 from ..tokens import CachedToken
 from .context import ProbeContext
-from .discovery import (
-    Discovered,
-    ResponseURLs,
-    canonical_resource,
-    discover,
-    expect_steps,
-    oauth_state,
-    oauth_step,
-)
+from .discovery import Discovered, discover
 from .failure import AUTH_HOP, Hop, ProbeFailure
+from .oauth_metadata import canonical_resource
+from .oauth_metrics import expect_steps, oauth_state, oauth_step
+from .response_urls import ResponseURLs
 from .www_authenticate import Challenge
 
 # RFC 6749 section 5.2, plus RFC 8707's invalid_target; anything else is reported as `other`,

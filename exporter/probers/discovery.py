@@ -4,53 +4,35 @@ An unauthenticated MCP request must be answered with 401 and a Bearer challenge;
 protected-resource metadata (RFC 9728) is found from the challenge's `resource_metadata`, else at
 the path-inserted and then the root well-known URL; its first authorization server's metadata
 (RFC 8414 or OpenID Connect Discovery) is found in the order of the 2025-11-25 revision. Each
-document is checked as a client would check it before trusting it.
+document is checked as a client would check it before trusting it (the rules are in
+`oauth_metadata`).
 
 URLs that come from a target's responses (the challenge, `authorization_servers`, redirects,
-endpoints in metadata) pass the module's `url_policy` before they are fetched.
+endpoints in metadata) pass the module's `url_policy` before they are fetched (`response_urls`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from ..config import DiscoveryModule, DiscoveryProber, ResponseURLPolicy
-from ..policy import is_loopback_host
+from ..config import DiscoveryModule, DiscoveryProber
 from .context import ProbeContext
 from .failure import AUTH_HOP, Hop, ProbeFailure
-from .findings import OAuthFindings
+from .oauth_metadata import (
+    authorization_server_urls,
+    check_authorization_server,
+    check_capabilities,
+    check_protected_resource,
+    protected_resource_urls,
+)
+from .oauth_metrics import expect_steps, oauth_state, oauth_step, write_oauth_metrics
 from .prober import Prober, write_exchange_metrics
+from .response_urls import Fetched, ResponseURLs, shown_url
 from .www_authenticate import AuthChallenge, Challenge, bearer_challenge, parse_www_authenticate
 
 DISCOVERY_STEPS: Final = ("www_authenticate", "protected_resource", "authorization_server")
-REGISTRATION_METHODS: Final = ("cimd", "dcr")
-RESOURCE_MATCHES: Final = ("exact", "prefix", "none")
-AS_REQUIRED: Final = (
-    "issuer",
-    "authorization_endpoint",
-    "token_endpoint",
-    "response_types_supported",
-)
-# Endpoints in authorization-server metadata that clients send requests (and secrets) to.
-AS_ENDPOINTS: Final = (
-    "authorization_endpoint",
-    "token_endpoint",
-    "registration_endpoint",
-    "jwks_uri",
-    "revocation_endpoint",
-    "introspection_endpoint",
-    "userinfo_endpoint",
-    "device_authorization_endpoint",
-    "pushed_authorization_request_endpoint",
-)
-_REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
 _PROBE_INITIALIZE: Final = (
     b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
     b'"capabilities":{},"clientInfo":{"name":"mcp-exporter","version":"discovery"}}}'
@@ -68,301 +50,6 @@ class Discovered:
     token_endpoint: str | None = None
     default_endpoints: bool = False
     tried: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """One metadata fetch: the final URL and status, and the JSON object or why there is none."""
-
-    url: str
-    status: int | None
-    document: dict[str, Any] | None
-    problem: str
-
-
-def oauth_state(ctx: ProbeContext) -> OAuthFindings:
-    """The probe's OAuth findings, turned into metrics once by `write_oauth_metrics`."""
-    if ctx.oauth is None:
-        ctx.oauth = OAuthFindings()
-    return ctx.oauth
-
-
-def expect_steps(ctx: ProbeContext, *steps: str) -> None:
-    """Steps that will be reported (0 until they pass), in the order given."""
-    recorded = oauth_state(ctx).steps
-    for step in steps:
-        recorded.setdefault(step, False)
-
-
-@contextmanager
-def oauth_step(ctx: ProbeContext, step: str, hop: Hop) -> Iterator[None]:
-    """Time one OAuth step (without connection set-up) and record whether it passed."""
-    ctx.hop = hop
-    ctx.phase = step
-    http = ctx.http
-    setup_before = http.setup_seconds
-    started = time.perf_counter()
-    state = oauth_state(ctx)
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        elapsed = time.perf_counter() - started - (http.setup_seconds - setup_before)
-        state.seconds[step] = state.seconds.get(step, 0.0) + max(0.0, elapsed)
-        state.steps[step] = ok
-        ctx.steps[step] = ok
-
-
-def write_oauth_metrics(ctx: ProbeContext) -> None:
-    """The probe_oauth_* metrics of whatever OAuth work the probe did (none: no metrics)."""
-    state = ctx.oauth
-    if state is None:
-        return
-    reg = ctx.registry
-    for step, ok in state.steps.items():
-        reg.set(
-            "probe_oauth_step_success",
-            "Whether each OAuth step passed.",
-            1 if ok else 0,
-            {"step": step},
-        )
-    for step, seconds in state.seconds.items():
-        reg.set(
-            "probe_oauth_step_duration_seconds",
-            "Duration of each OAuth step, without connection set-up.",
-            seconds,
-            {"step": step},
-        )
-    gauges = state
-    if gauges.resource_match is not None:
-        for match in RESOURCE_MATCHES:
-            reg.set(
-                "probe_oauth_resource_match",
-                "How the protected-resource metadata's resource matches the target (1 for the "
-                "observed kind).",
-                1 if gauges.resource_match == match else 0,
-                {"match": match},
-            )
-    if gauges.pkce_s256 is not None:
-        reg.set(
-            "probe_oauth_pkce_s256_supported",
-            "Whether the authorization server advertises PKCE with S256.",
-            1 if gauges.pkce_s256 else 0,
-        )
-    if gauges.registration is not None:
-        for method in REGISTRATION_METHODS:
-            reg.set(
-                "probe_oauth_registration_supported",
-                "Client registration methods the authorization server advertises.",
-                1 if method in gauges.registration else 0,
-                {"method": method},
-            )
-    if gauges.default_endpoints is not None:
-        reg.set(
-            "probe_oauth_default_endpoints_assumed",
-            "1 when no metadata was found and the 2025-03-26 default endpoints were assumed.",
-            1 if gauges.default_endpoints else 0,
-        )
-    if gauges.token_from_cache is not None:
-        reg.set(
-            "probe_oauth_token_from_cache",
-            "1 if the probe reused a cached client-credentials token, 0 if it requested one.",
-            1 if gauges.token_from_cache else 0,
-        )
-    if gauges.token_error is not None:
-        reg.set(
-            "probe_oauth_token_error_info",
-            "The OAuth error code of a failed token request.",
-            1,
-            {"error": gauges.token_error},
-        )
-
-
-class ResponseURLs:
-    """Fetches URLs a target handed out, within the module's policy and fetch budget."""
-
-    def __init__(self, ctx: ProbeContext, policy: ResponseURLPolicy) -> None:
-        self.ctx = ctx
-        self.policy = policy
-        self.max_redirects = ctx.module.config.limits.max_redirects
-
-    def scheme_refusal(self, url: str) -> str | None:
-        """Why the URL's scheme is refused, or None. Plain http is allowed only to a loopback
-        address or a localhost name (RFC 6761; the connection's address is checked to be
-        loopback too) and only with url_policy.allow_http_loopback."""
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-        except ValueError:
-            return "not a valid URL"
-        scheme = parts.scheme.lower()
-        if scheme == "https" and host:
-            return None
-        if scheme != "http":
-            return f"https is required, not {scheme[:20] or 'no scheme'}"
-        if not is_loopback_host(host):
-            return (
-                "https is required: http is allowed only for loopback addresses and localhost "
-                "names when url_policy.allow_http_loopback is on"
-            )
-        if not self.policy.allow_http_loopback:
-            return (
-                f"https is required: http to loopback host {host[:100]} needs "
-                "url_policy.allow_http_loopback: true"
-            )
-        return None
-
-    def check(self, url: str, hop: Hop, phase: str) -> None:
-        """Refuse a URL from a response that the policy does not allow."""
-        try:
-            host = (urlsplit(url).hostname or "").lower()
-        except ValueError:
-            host = ""
-        shown = _shown(url)
-        if not host:
-            raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: not an absolute URL")
-        why = self.scheme_refusal(url)
-        if why is not None:
-            raise ProbeFailure(hop, phase, "target_not_allowed", f"{shown}: {why}")
-        allowed = self.policy.allowed_hosts
-        if allowed is not None and host not in allowed:
-            raise ProbeFailure(
-                hop,
-                phase,
-                "target_not_allowed",
-                f"{shown}: host {host[:100]} is not in url_policy.allowed_hosts",
-            )
-
-    def _count(self, url: str, hop: Hop, phase: str) -> None:
-        state = oauth_state(self.ctx)
-        state.fetches += 1
-        if state.fetches > self.policy.max_fetches:
-            raise ProbeFailure(
-                hop,
-                phase,
-                "target_not_allowed",
-                f"{_shown(url)}: more than {self.policy.max_fetches} fetches in one probe "
-                "(url_policy.max_fetches)",
-            )
-
-    async def get_json(self, url: str, hop: Hop, phase: str, *, from_response: bool) -> Fetched:
-        """GET a metadata document, following redirects that pass the policy one by one."""
-        ctx = self.ctx
-        for _ in range(self.max_redirects + 1):
-            if from_response:
-                self.check(url, hop, phase)
-            self._count(url, hop, phase)
-            try:
-                ctx.record_request("GET", url, {"Accept": "application/json"}, None, phase)
-                response = await ctx.http.request(
-                    "GET", url, headers={"Accept": "application/json"}, hop=hop, phase=phase
-                )
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                return Fetched(url, None, None, f"{type(exc).__name__}: {exc}"[:200])
-            try:
-                location = response.headers.get("location")
-                if response.status in _REDIRECT_CODES and location:
-                    ctx.log.debug("metadata redirect", url=_shown(url), status=response.status)
-                    url = urljoin(url, location)
-                    # Every hop of a redirect chain is a URL the server chose.
-                    from_response = True
-                    continue
-                if response.status != 200:
-                    return Fetched(url, response.status, None, f"HTTP {response.status}")
-                body = await response.read()
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                return Fetched(url, None, None, f"{type(exc).__name__}: {exc}"[:200])
-            finally:
-                await response.aclose()
-            try:
-                document = json.loads(body)
-            except ValueError:
-                return Fetched(
-                    url, 200, None, f"not JSON (content type {response.content_type or 'none'})"
-                )
-            if not isinstance(document, dict):
-                return Fetched(url, 200, None, "not a JSON object")
-            return Fetched(url, 200, document, "")
-        return Fetched(url, None, None, f"more than {self.max_redirects} redirects")
-
-
-def _shown(url: str) -> str:
-    """A URL for logs: no query string or user info."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:300]
-    except ValueError:
-        return "<invalid URL>"
-
-
-def canonical_resource(url: str) -> str:
-    """RFC 8707 / MCP canonical form: lower-case scheme and host, no default port, no query or
-    fragment."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
-        host = f"{host}:{port}"
-    return urlunsplit((scheme, host, parts.path, "", ""))
-
-
-def resource_match(resource: str, target: str) -> str:
-    """`exact`, `prefix` (same origin, the resource's path a prefix of the target's), or `none`."""
-    try:
-        have, want = canonical_resource(resource), canonical_resource(target)
-    except ValueError:
-        return "none"
-    if have == want:
-        return "exact"
-    have_parts, want_parts = urlsplit(have), urlsplit(want)
-    if (have_parts.scheme, have_parts.netloc) != (want_parts.scheme, want_parts.netloc):
-        return "none"
-    prefix = have_parts.path.rstrip("/")
-    path = want_parts.path.rstrip("/")
-    if path == prefix or path.startswith(prefix + "/"):
-        return "prefix"
-    return "none"
-
-
-def protected_resource_urls(target: str) -> list[str]:
-    """RFC 9728 well-known URLs: path-inserted, then root (one URL for a target without a path)."""
-    parts = urlsplit(target)
-    path = parts.path.rstrip("/")
-    root = urlunsplit((parts.scheme, parts.netloc, "/.well-known/oauth-protected-resource", "", ""))
-    if not path:
-        return [root]
-    return [root + path, root]
-
-
-def authorization_server_urls(issuer: str) -> list[str]:
-    """Metadata URLs in the order of the 2025-11-25 revision (RFC 8414, then OpenID Connect)."""
-    parts = urlsplit(issuer)
-    path = parts.path.rstrip("/")
-
-    def at(p: str) -> str:
-        return urlunsplit((parts.scheme, parts.netloc, p, "", ""))
-
-    if not path:
-        return [
-            at("/.well-known/oauth-authorization-server"),
-            at("/.well-known/openid-configuration"),
-        ]
-    return [
-        at(f"/.well-known/oauth-authorization-server{path}"),
-        at(f"/.well-known/openid-configuration{path}"),
-        at(f"{path}/.well-known/openid-configuration"),
-    ]
-
-
-def _same_issuer(a: str, b: str) -> bool:
-    # RFC 8414 wants identical strings; a trailing slash on a path-less issuer is how URL
-    # libraries (pydantic's AnyHttpUrl among them) print it, so it is not a mismatch.
-    return a == b or (a.rstrip("/") == b.rstrip("/") and not urlsplit(a).path.strip("/"))
 
 
 async def probe_discovery(ctx: ProbeContext) -> None:
@@ -523,7 +210,7 @@ def _check_challenge(
         ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
     ctx.log.info(
         "challenge",
-        resource_metadata=_shown(challenge.resource_metadata or "") or None,
+        resource_metadata=shown_url(challenge.resource_metadata or "") or None,
         scope=(challenge.scope or "")[:200] or None,
         error=(challenge.error or "")[:64] or None,
     )
@@ -561,7 +248,7 @@ async def _protected_resource(
             ctx, urls, candidates, hop, "protected_resource", found, header_url
         )
         if fetched is not None:
-            return _check_protected_resource(ctx, settings, fetched, hop)
+            return check_protected_resource(ctx, settings, fetched, hop)
         if settings.default_endpoints_fallback:
             ctx.note("no protected-resource metadata; falling back to the 2025-03-26 discovery")
             return None
@@ -588,57 +275,19 @@ async def _first_document(
     label = phase.replace("_", "-")
     for url in candidates:
         fetched = await urls.get_json(url, hop, phase, from_response=url == header_url)
-        found.tried.append(_shown(fetched.url))
+        found.tried.append(shown_url(fetched.url))
         if fetched.status == 200 and fetched.document is None:
             raise ProbeFailure(
                 hop,
                 phase,
                 "metadata_invalid",
-                f"{label} metadata at {_shown(fetched.url)} is {fetched.problem}",
+                f"{label} metadata at {shown_url(fetched.url)} is {fetched.problem}",
             )
         if fetched.document is not None:
-            ctx.log.info(f"{label} metadata", url=_shown(fetched.url))
+            ctx.log.info(f"{label} metadata", url=shown_url(fetched.url))
             return fetched, problems
-        problems.append(f"{_shown(fetched.url)}: {fetched.problem}")
+        problems.append(f"{shown_url(fetched.url)}: {fetched.problem}")
     return None, problems
-
-
-def _check_protected_resource(
-    ctx: ProbeContext, settings: DiscoveryProber, fetched: Fetched, hop: Hop
-) -> dict[str, Any]:
-    doc = fetched.document
-    assert doc is not None
-    where = f"protected-resource metadata at {_shown(fetched.url)}"
-    resource = doc.get("resource")
-    if not isinstance(resource, str) or not resource:
-        raise ProbeFailure(hop, "protected_resource", "metadata_invalid", f"{where} lacks resource")
-    servers = doc.get("authorization_servers")
-    if (
-        not isinstance(servers, list)
-        or not servers
-        or not all(isinstance(s, str) and s for s in servers)
-    ):
-        raise ProbeFailure(
-            hop,
-            "protected_resource",
-            "metadata_invalid",
-            f"{where} has no authorization_servers (MCP requires at least one)",
-        )
-    match = resource_match(resource, ctx.target)
-    oauth_state(ctx).resource_match = match
-    if match == "none" or (match == "prefix" and settings.resource_match == "exact"):
-        raise ProbeFailure(
-            hop,
-            "protected_resource",
-            "metadata_invalid",
-            f"{where}: resource {_shown(resource)} does not match the target "
-            f"{_shown(ctx.target)} (discovery.resource_match: {settings.resource_match})",
-        )
-    if match == "prefix":
-        ctx.note(f"resource {_shown(resource)} matches the target by prefix only")
-    if len(servers) > 1:
-        ctx.note(f"{len(servers)} authorization servers listed; the first one was checked")
-    return doc
 
 
 async def _authorization_server(
@@ -672,103 +321,15 @@ async def _authorization_server(
                 AUTH_HOP,
                 "authorization_server",
                 "metadata_unreachable",
-                f"no authorization-server metadata for {_shown(issuer)}: " + "; ".join(problems),
+                f"no authorization-server metadata for {shown_url(issuer)}: " + "; ".join(problems),
             )
         ctx.hops[AUTH_HOP] = True
-        issuer = _check_authorization_server(ctx, urls, document, issuer, legacy=legacy)
+        issuer = check_authorization_server(ctx, urls, document, issuer, legacy=legacy)
     found.issuer = issuer
     found.authorization_server = document
     found.token_endpoint = str(document["token_endpoint"])
-    _capabilities(ctx, settings, document, for_token)
+    check_capabilities(ctx, settings, document, for_token)
     return True
-
-
-def _check_authorization_server(
-    ctx: ProbeContext, urls: ResponseURLs, doc: dict[str, Any], issuer: str, *, legacy: bool
-) -> str:
-    """Check the metadata; returns the issuer it names."""
-    phase = "authorization_server"
-    missing = [name for name in AS_REQUIRED if not doc.get(name)]
-    if missing:
-        raise ProbeFailure(
-            AUTH_HOP,
-            phase,
-            "metadata_invalid",
-            f"authorization-server metadata lacks {', '.join(missing)}",
-        )
-    stated = doc["issuer"]
-    if legacy and isinstance(stated, str) and _below_origin(stated, issuer):
-        # The 2025-03-26 revision looks the metadata up at the server's origin without knowing
-        # the issuer, so it cannot demand RFC 8414's identity; one on the same origin is the
-        # server's (an authorization server mounted under /oauth, say).
-        if not _same_issuer(stated, issuer):
-            ctx.note(f"the metadata at the server's origin names issuer {_shown(stated)!r}")
-        issuer = stated
-    elif not isinstance(stated, str) or not _same_issuer(stated, issuer):
-        raise ProbeFailure(
-            AUTH_HOP,
-            phase,
-            "metadata_invalid",
-            f"authorization-server metadata names issuer {str(stated)[:200]!r}, "
-            f"not {_shown(issuer)!r} under which it was found",
-        )
-    for name in AS_ENDPOINTS:
-        value = doc.get(name)
-        if value is None:
-            continue
-        why = urls.scheme_refusal(value) if isinstance(value, str) else "not a string"
-        if why is not None:
-            raise ProbeFailure(
-                AUTH_HOP,
-                phase,
-                "metadata_invalid",
-                f"{name} {_shown(str(value))} is refused: {why}",
-            )
-    return issuer
-
-
-def _below_origin(url: str, origin: str) -> bool:
-    """Whether `url` has the scheme and authority of `origin`."""
-    try:
-        a, b = urlsplit(url), urlsplit(origin)
-        return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
-    except ValueError:
-        return False
-
-
-def _capabilities(
-    ctx: ProbeContext, settings: DiscoveryProber, doc: dict[str, Any], for_token: bool
-) -> None:
-    gauges = oauth_state(ctx)
-    methods = doc.get("code_challenge_methods_supported")
-    s256 = isinstance(methods, list) and "S256" in methods
-    gauges.pkce_s256 = s256
-    registration = []
-    if doc.get("client_id_metadata_document_supported") is True:
-        registration.append("cimd")
-    if isinstance(doc.get("registration_endpoint"), str):
-        registration.append("dcr")
-    gauges.registration = registration
-    if not registration:
-        ctx.note("no client registration advertised: clients need a pre-registered client id")
-    if for_token:
-        return
-    if not s256 and settings.require_pkce:
-        what = "absent" if methods is None else f"{str(methods)[:100]}, without S256"
-        raise ProbeFailure(
-            AUTH_HOP,
-            "authorization_server",
-            "pkce_unsupported",
-            f"code_challenge_methods_supported is {what}",
-        )
-    if not registration and settings.require_registration:
-        raise ProbeFailure(
-            AUTH_HOP,
-            "authorization_server",
-            "metadata_invalid",
-            "neither client_id_metadata_document_supported nor registration_endpoint "
-            "(discovery.require_registration)",
-        )
 
 
 async def _legacy_authorization_server(

@@ -51,9 +51,9 @@ from .completion_verdict import (
     status_failure,
 )
 from .context import ProbeContext
-from .discovery import write_oauth_metrics
 from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure
 from .findings import CompletionReport
+from .oauth_metrics import write_oauth_metrics
 from .prober import Prober, write_exchange_metrics
 
 

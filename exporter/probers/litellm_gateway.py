@@ -51,12 +51,12 @@ from ..mcp.streamable_http import StreamableHTTP
 from ..metrics import ProbeRegistry
 from .auth import client_credentials_header
 from .context import ProbeContext
-from .discovery import ResponseURLs
 from .failure import DIRECT_HOP, GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure, failure_from
 from .findings import GatewayReport, UpstreamReport
 from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
 from .mcp import connect, credential_headers, probe_mcp, write_mcp_metrics
 from .prober import Prober
+from .response_urls import ResponseURLs
 
 
 @dataclass

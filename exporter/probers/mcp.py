@@ -17,9 +17,9 @@ from ..mcp.transport import Transport
 from .auth import after_auth_failure, client_credentials_header
 from .context import ProbeContext
 from .deviations import check_ping_result, write_deviations
-from .discovery import write_oauth_metrics
 from .failure import Hop, ProbeFailure
 from .findings import ServerInfo
+from .oauth_metrics import write_oauth_metrics
 from .prober import Prober, write_exchange_metrics
 from .spec_checks import check_session_terminated, run_spec_checks
 from .tool_surface import write_tool_surface
