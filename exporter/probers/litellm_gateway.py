@@ -55,7 +55,8 @@ from .discovery import ResponseURLs
 from .failure import DIRECT_HOP, GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure, failure_from
 from .findings import GatewayReport, UpstreamReport
 from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
-from .mcp import connect, credential_headers, probe_mcp, write_mcp_metrics
+from .mcp import credential_headers, probe_mcp, write_mcp_metrics
+from .mcp_handshake import connect
 from .prober import Prober
 
 
