@@ -19,10 +19,11 @@ import structlog
 from aiohttp import web
 
 from . import __version__, logs
-from .app import STATE, Settings, State, create_app
+from .app import STATE, create_app
 from .config import ConfigError, load
 from .probe import DEFAULT_MODULE, BadRequest, effective_timeout, parse_target, run_probe
 from .report import render
+from .state import Settings, State
 from .web_config import load_web_config
 
 DEFAULT_LISTEN: Final = ":9675"

@@ -190,6 +190,12 @@ class WebConfig(_Model):
         """The SSL context built from tls_server_config when the file was loaded."""
         return self._tls_context
 
+    def build_tls_context(self) -> None:
+        """Build the SSL context of tls_server_config now (reading its certificate and key
+        files), for `tls_context`; ValueError if they do not make one."""
+        tls = self.tls_server_config
+        self._tls_context = None if tls is None else tls.build()
+
 
 def load_web_config(path: Path) -> WebConfig:
     """Read and validate a web config file, building its SSL context (so certificate and key
@@ -217,7 +223,7 @@ def load_web_config(path: Path) -> WebConfig:
         tls = tls.resolved(path.parent)
         config = config.model_copy(update={"tls_server_config": tls})
         try:
-            config._tls_context = tls.build()
+            config.build_tls_context()
         except ValueError as exc:
             raise ConfigError(str(path), [str(exc)]) from None
     return config

@@ -11,7 +11,8 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import STATE, Settings, State, create_app
+from exporter.app import STATE, create_app
+from exporter.state import Settings, State
 
 pytest_plugins = [
     "tests.peers.mcp_servers",

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from exporter.config import parse
 from exporter.probe import run_probe
-from exporter.probers.mcp import tools_fingerprint
+from exporter.probers.mcp_steps import tools_fingerprint
 from exporter.report import render
 from tests import fakes, hostile
 from tests.conftest import ExporterFactory

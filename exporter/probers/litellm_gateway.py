@@ -54,7 +54,8 @@ from .context import ProbeContext
 from .failure import DIRECT_HOP, GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure, failure_from
 from .findings import GatewayReport, UpstreamReport
 from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
-from .mcp import connect, credential_headers, probe_mcp, write_mcp_metrics
+from .mcp import credential_headers, probe_mcp, write_mcp_metrics
+from .mcp_handshake import connect
 from .prober import Prober
 from .response_urls import ResponseURLs
 

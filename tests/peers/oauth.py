@@ -566,9 +566,7 @@ class FakeMetadataServer:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None
-        self.port: int = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port: int = self._runner.addresses[0][1]
         started.set()
         self._loop.run_forever()
 
