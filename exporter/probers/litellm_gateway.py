@@ -12,9 +12,10 @@ headers and `x-litellm-mcp-debug: true`. Afterwards it reads:
   `tools: []`); a failed outcome is the probe's failure at hop `gateway_to_upstream`;
 - LiteLLM's own error statuses, reclassified (a 400 "No connected db." is an unknown key).
 
-Optionally the upstream server is probed directly too (hop `client_to_upstream`), which tells a
-broken gateway hop from a broken server (`litellm_upstream.py`). Everything read from the gateway is bounded and
-sanitized before it becomes a label; masked credentials never become labels.
+Optionally the upstream server is probed directly too (hop `client_to_upstream`,
+`litellm_upstream.py`), which tells a broken gateway hop from a broken server. Everything read
+from the gateway is bounded and sanitized before it becomes a label; masked credentials never
+become labels.
 """
 
 from __future__ import annotations
