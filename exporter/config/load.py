@@ -69,7 +69,8 @@ class RuntimeModule:
         """The module's config as the model its prober expects: each prober runs only the
         modules of its kind (the prober table is keyed by the config), so a mismatch is a bug."""
         if not isinstance(self.config, kind):
-            raise TypeError(f"module {self.name} is a {self.config.prober} module, not {kind}")
+            expected = kind.__name__
+            raise TypeError(f"module {self.name} is a {self.config.prober} module, not {expected}")
         return self.config
 
 
