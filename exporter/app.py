@@ -179,7 +179,9 @@ async def handle_config(request: web.Request) -> web.Response:
 async def handle_logs(request: web.Request) -> web.Response:
     """GET /logs?id=N: one recent probe's log."""
     raw = request.query.get("id", "")
-    if not raw.isdigit():
+    # ASCII digits only: str.isdigit() also takes '²' and other scripts' digits, which int()
+    # refuses, and int() refuses more than 4300 digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
         return _text("id parameter must be a probe number\n", 400)
     record = request.app[STATE].history.get(int(raw))
     if record is None:

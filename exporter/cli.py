@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
 import signal
 import socket
 import subprocess
@@ -34,9 +35,41 @@ logger = structlog.get_logger("mcp_exporter")
 
 def _listen(address: str, flag: str = "--web.listen-address") -> tuple[str | None, int]:
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise SystemExit(f"{flag}: expected [host]:port, got {address!r}")
+    if int(port) > 65535:
+        raise SystemExit(f"{flag}: port {port} is out of range 0-65535")
     return host.strip("[]") or None, int(port)
+
+
+def _seconds(text: str, *, zero: bool = True) -> float:
+    """A flag's duration in seconds: finite, and not negative (nor zero unless `zero`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (value > 0 or (zero and value == 0))):
+        bound = ">= 0" if zero else "> 0"
+        raise argparse.ArgumentTypeError(f"expected seconds (a number {bound}), got {text!r}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    """The one-shot probe's timeout: finite and positive."""
+    return _seconds(text, zero=False)
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
 SERVE: Final = "serve"
@@ -110,7 +143,7 @@ _FLAGS: Final = (
         "shutdown_timeout",
         15.0,
         _SERVING,
-        {"type": float, "help": "seconds SIGTERM waits for probes in flight"},
+        {"type": _seconds, "help": "seconds SIGTERM waits for probes in flight"},
     ),
     _Flag(
         "--config.check",
@@ -124,15 +157,15 @@ _FLAGS: Final = (
         "timeout_offset",
         0.5,
         _SERVING,
-        {"type": float, "help": "seconds subtracted from Prometheus' scrape timeout"},
+        {"type": _seconds, "help": "seconds subtracted from Prometheus' scrape timeout"},
     ),
-    _Flag("--history.limit", "history_limit", 100, _SERVING, {"type": int}),
+    _Flag("--history.limit", "history_limit", 100, _SERVING, {"type": _count(0)}),
     _Flag(
         "--probes.max-concurrent",
         "max_concurrent",
         1000,
         _SERVING,
-        {"type": int, "help": "probes beyond this get a fast 503"},
+        {"type": _count(1), "help": "probes beyond this get a fast 503"},
     ),
 )
 
@@ -162,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("target")
     probe.add_argument("--module", default=DEFAULT_MODULE)
     probe.add_argument(
-        "--timeout", type=float, default=None, help="seconds (default: the module's timeout)"
+        "--timeout", type=_timeout, default=None, help="seconds (default: the module's timeout)"
     )
     probe.add_argument("--json", action="store_true", help="machine-readable output")
     _add_flags(probe, PROBE)
@@ -306,7 +339,12 @@ async def _run(app: web.Application, host: str | None, port: int, shutdown_timeo
     await runner.setup()
     state = app[STATE]
     site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=state.tls)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is in use, the host does not resolve or is not local
+        logger.error("cannot listen", address=f"{host or ''}:{port}", error=_os_reason(exc))
+        await runner.cleanup()
+        return 1
     logger.info("listening", address=f"{host or ''}:{port}", version=__version__)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -328,6 +366,11 @@ async def _run(app: web.Application, host: str | None, port: int, shutdown_timeo
     state.stopping = True
     await runner.cleanup()
     return code
+
+
+def _os_reason(exc: OSError) -> str:
+    # uvloop's and asyncio's messages repeat the address; the reason alone names the problem.
+    return str(exc.strerror or exc).rpartition(": ")[2].lower()
 
 
 async def _load_initial(state: State, stop: asyncio.Event) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import structlog
 
@@ -63,7 +64,35 @@ def parse_target(raw: str | None) -> str:
         raise BadRequest("target URL must not carry credentials; put them in the module")
     if port == 0:
         raise BadRequest("target port 0 is not valid")
-    return target
+    return target if target.isascii() else _ascii_target(parts)
+
+
+# Every printable ASCII character: only what is outside ASCII is percent-encoded.
+_PRINTABLE: Final = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def _ascii_target(parts: SplitResult) -> str:
+    """A target with non-ASCII text as the wire carries it: the host name in IDNA (A-labels),
+    the rest percent-encoded as UTF-8, as a browser or curl sends it. The HTTP stack accepts
+    only ASCII URLs and would otherwise fail every such probe as an internal error."""
+    netloc = parts.netloc
+    if not netloc.isascii():
+        if netloc.startswith("["):
+            raise BadRequest("target IPv6 zone must be ASCII")
+        host = parts.hostname or ""
+        try:
+            netloc = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadRequest(f"target host {host[:100]!r} is not a valid host name") from None
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+    try:
+        path, query, fragment = (
+            quote(part, safe=_PRINTABLE) for part in (parts.path, parts.query, parts.fragment)
+        )
+    except UnicodeEncodeError:
+        raise BadRequest("target is not valid UTF-8") from None
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 def display_target(target: str) -> str:
@@ -75,18 +104,26 @@ def effective_timeout(header: str | None, module_timeout: float, offset: float) 
     """Scrape timeout minus the offset, capped by the module's timeout (blackbox's rule)."""
     if header is None or header.strip() == "":
         return module_timeout
-    try:
-        scrape_timeout = float(header)
-    except ValueError:
-        raise BadRequest(
-            f"X-Prometheus-Scrape-Timeout-Seconds is not a number: {header[:40]!r}"
-        ) from None
+    # float() alone also takes "1_0", other scripts' digits and "inf".
+    scrape_timeout = _number(header) if header.isascii() and "_" not in header else None
+    if scrape_timeout is None:
+        raise BadRequest(f"X-Prometheus-Scrape-Timeout-Seconds is not a number: {header[:40]!r}")
     if not scrape_timeout > 0:
         raise BadRequest("X-Prometheus-Scrape-Timeout-Seconds must be positive")
     budget = scrape_timeout - offset
     if budget <= 0:
         budget = scrape_timeout
     return min(budget, module_timeout)
+
+
+def _number(text: str) -> float | None:
+    """The number `text` spells, NaN included (refused later as not positive); None if it is
+    no number or infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if value == math.inf else value
 
 
 @dataclass(slots=True)

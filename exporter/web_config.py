@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,7 @@ from pydantic import (
     field_validator,
 )
 
-from .config import ConfigError
+from .config import ALIASING_PROBLEM, ConfigError, excessive_aliasing, read_text
 
 ClientAuth = Literal[
     "",
@@ -179,7 +180,12 @@ class WebConfig(_Model):
         problems = [
             f"basic_auth_users.{user}: not a bcrypt hash"
             for user, hashed in self.basic_auth_users.items()
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$"))
+            if not _is_bcrypt_hash(hashed)
+        ]
+        problems += [
+            f"http_server_config.headers.{name}: {problem}"
+            for name, value in self.http_server_config.headers.items()
+            if (problem := _header_problem(name, value)) is not None
         ]
         if self.tls_server_config is not None:
             problems += self.tls_server_config.problems()
@@ -197,15 +203,46 @@ class WebConfig(_Model):
         self._tls_context = None if tls is None else tls.build()
 
 
+_BCRYPT: Final = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+# RFC 9110 token characters: what a header name may hold.
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _is_bcrypt_hash(hashed: str) -> bool:
+    """A hash bcrypt can check a password against. Its salt is decoded as well (at the lowest
+    cost, so that loading stays fast whatever cost the hash names): a malformed one would
+    otherwise fail each request of that user with a server error."""
+    if _BCRYPT.fullmatch(hashed) is None:
+        return False
+    try:
+        bcrypt.checkpw(b"", f"{hashed[:4]}04{hashed[6:]}".encode())
+    except ValueError:
+        return False
+    return True
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why a response header cannot be sent, or None; such a header would break every
+    response rather than the reload that brought it."""
+    if _TOKEN.fullmatch(name) is None:
+        return "not a valid header name"
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        return "the value contains control characters"
+    return None
+
+
 def load_web_config(path: Path) -> WebConfig:
     """Read and validate a web config file, building its SSL context (so certificate and key
     files are read now, not at the first handshake); ConfigError with one line per problem."""
+    text = read_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read file: {exc.strerror}"]) from None
+        raw = yaml.safe_load(text) or {}
+    except RecursionError:
+        raise ConfigError(str(path), ["invalid YAML: nested too deeply"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"invalid YAML: {str(exc).splitlines()[0]}"]) from None
+    if excessive_aliasing(raw):
+        raise ConfigError(str(path), [ALIASING_PROBLEM])
     try:
         config = WebConfig.model_validate(raw)
     except ValidationError as exc:
@@ -291,9 +328,7 @@ def basic_auth_middleware(current: WebConfigGetter) -> Middleware:
                 digest = hmac.new(
                     key, f"{user}\0{hashed}\0{password}".encode(), hashlib.sha256
                 ).digest()
-                if digest in verified or await asyncio.to_thread(
-                    bcrypt.checkpw, password.encode(), hashed.encode()
-                ):
+                if digest in verified or await asyncio.to_thread(_checkpw, password, hashed):
                     verified.add(digest)
                     return await handler(request)
         return web.Response(
@@ -303,6 +338,13 @@ def basic_auth_middleware(current: WebConfigGetter) -> Middleware:
         )
 
     return middleware
+
+
+def _checkpw(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:  # a password longer than bcrypt's 72 bytes matches no hash
+        return False
 
 
 def headers_middleware(current: WebConfigGetter) -> Middleware:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -318,3 +319,63 @@ def test_invalid_config_at_start(tmp_path: Path, start_exporter: StartExporter) 
     assert errors
     assert all('event="invalid configuration"' in line for line in errors), errors
     assert all(f"source={config}" in line for line in errors)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--history.limit", "-1"], "argument --history.limit: expected an integer >= 0, got '-1'"),
+        (
+            ["--probes.max-concurrent", "0"],
+            "argument --probes.max-concurrent: expected an integer >= 1, got '0'",
+        ),
+        (
+            ["--timeout-offset", "nan"],
+            "argument --timeout-offset: expected seconds (a number >= 0), got 'nan'",
+        ),
+        (
+            ["--web.shutdown-timeout", "-1"],
+            "argument --web.shutdown-timeout: expected seconds (a number >= 0), got '-1'",
+        ),
+        (
+            ["probe", "http://x/", "--timeout", "inf"],
+            "argument --timeout: expected seconds (a number > 0), got 'inf'",
+        ),
+        (
+            ["probe", "http://x/", "--timeout", "0"],
+            "argument --timeout: expected seconds (a number > 0), got '0'",
+        ),
+    ],
+)
+def test_numeric_flags_out_of_range_are_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative history crashed at start; NaN offsets and timeouts made every probe an
+    internal error; a timeout of 0 silently became the module's."""
+    from exporter.cli import parse_args
+
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {message}")
+
+
+def test_listen_addresses_that_cannot_be_served(tmp_path: Path) -> None:
+    """A port out of range (uvloop served another port) and a port in use (a traceback) are
+    one line on stderr and exit 1."""
+    result = run_cli("--web.listen-address", ":99999")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "--web.listen-address: port 99999 is out of range 0-65535\n",
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("--web.listen-address", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert 'event="cannot listen"' in lines[0]
+    assert f"address=127.0.0.1:{port}" in lines[0]
+    assert 'error="address already in use"' in lines[0]

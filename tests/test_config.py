@@ -118,6 +118,7 @@ INVALID = {
     "invalid-unknown-key.yml": "modules.m.mcp.trasnport: unknown key",
     "invalid-yaml.yml": "line 3 column 1: invalid YAML: expected the node content, but found "
     "'<stream end>'",
+    "invalid-yaml-alias-bomb.yml": "invalid YAML: aliases expand to more than 100000 values",
 }
 
 
@@ -298,3 +299,51 @@ def test_config_check_command() -> None:
     )
     assert bad.returncode == 1
     assert "modules.m.mcp.trasnport: unknown key" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"modules: {m: {prober: mcp}}\n\xff\xfe\n", "not UTF-8 text (byte 28)"),
+        (bytes(range(256)), "not UTF-8 text (byte 128)"),
+    ],
+)
+def test_a_file_that_is_not_utf8(tmp_path: Path, content: bytes, problem: str) -> None:
+    """A binary or Latin-1 file is one line naming the file, not a traceback."""
+    path = tmp_path / "config.yml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("block", "problem"),
+    [
+        (
+            '{bearer_token: {file: "/tmp/a\\0b"}}',
+            "modules.m.mcp.bearer_token: cannot read secret file '/tmp/a\\x00b': "
+            "embedded null byte",
+        ),
+        (
+            '{tls_config: {ca_file: "/tmp/a\\0b"}}',
+            "modules.m.mcp.tls_config: cannot load certificates: embedded null byte",
+        ),
+    ],
+)
+def test_a_nul_in_a_file_name(block: str, problem: str) -> None:
+    """No file has a NUL in its name: one line naming the key, not a traceback."""
+    with pytest.raises(ConfigError) as info:
+        parse(f"modules: {{m: {{prober: mcp, mcp: {block}}}}}\n", "src")
+    assert info.value.problems == [problem]
+
+
+def test_a_secret_file_that_is_not_utf8(tmp_path: Path) -> None:
+    """A binary secret file is a problem of its key at load."""
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError) as info:
+        parse(f"modules: {{m: {{prober: mcp, mcp: {{bearer_token: {{file: {secret}}}}}}}}}\n", "s")
+    assert info.value.problems == [
+        f"modules.m.mcp.bearer_token: cannot read secret file {secret}: not UTF-8 text"
+    ]

@@ -1264,6 +1264,7 @@ async def test_exporter_log_stream_has_no_control_characters(
     assert status == 200, body
     log = process.stop().encode()
     assert b"event=probe module=hostile" in log, log.decode()
-    assert "/mcp\ufffd\ufffd31m".encode() in log
+    # The target is requested, and so logged, as the wire carries it: percent-encoded UTF-8.
+    assert b"/mcp%C2%85%C2%9B31m" in log
     assert b"\xc2\x85" not in log
     assert b"\xc2\x9b" not in log

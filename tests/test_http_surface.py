@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from exporter.probe import parse_target
 from tests.conftest import Exporter, ExporterFactory, parse_metrics
-from tests.peers.mcp_servers import Peer
+from tests.peers.mcp_servers import Peer, free_port
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,10 @@ from tests.peers.mcp_servers import Peer
         ({"target": "http://u:p@127.0.0.1/mcp"}, "target URL must not carry credentials"),
         ({"target": "http://127.0.0.1:99999/"}, "target is not a valid URL"),
         ({"target": "http://127.0.0.1/", "module": "nope"}, "unknown module 'nope'"),
+        # Not host names in any script: refused here rather than failing inside the prober.
+        ({"target": "http://\ufffd/mcp"}, "target host '\ufffd' is not a valid host name"),
+        ({"target": "http://a\u202eb/mcp"}, "target host 'a\\u202eb' is not a valid host name"),
+        ({"target": "http://[::1%\u00e9]/mcp"}, "target IPv6 zone must be ASCII"),
     ],
 )
 async def test_bad_probe_requests(exporter: Exporter, params: dict[str, str], message: str) -> None:
@@ -32,6 +38,31 @@ async def test_bad_probe_requests(exporter: Exporter, params: dict[str, str], me
     assert text.count("\n") == 1
     status, _ = await exporter.get("/-/healthy")
     assert status == 200
+
+
+async def test_non_ascii_targets_are_sent_as_the_wire_carries_them(exporter: Exporter) -> None:
+    """A host name in another script goes out in IDNA, the rest percent-encoded as UTF-8; the
+    HTTP stack takes only ASCII, and refused such a target as target_not_allowed."""
+    assert parse_target("http://\u4f8b\u3048.jp:8080/p\u00e4?q=\u00e9#f") == (
+        "http://xn--r8jz45g.jp:8080/p%C3%A4?q=%C3%A9#f"
+    )
+    assert parse_target("http://127.0.0.1/a%20b") == "http://127.0.0.1/a%20b"
+    metrics = await exporter.probe(f"http://127.0.0.1:{free_port()}/mcp\u00e9")
+    assert (
+        metrics[
+            'probe_failure_info{hop="client_to_upstream",phase="connect",reason="connect_refused"}'
+        ]
+        == 1
+    )
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u2460", "\u0663", "\uff11", "9" * 5000, "-1"])
+async def test_logs_id_must_be_ascii_digits(exporter: Exporter, value: str) -> None:
+    """/logs?id= takes ASCII digits: others that str.isdigit() accepts, and numbers longer
+    than int() converts, were a 500 (or another probe's log)."""
+    await exporter.probe("http://127.0.0.1:1/mcp")
+    status, text = await exporter.get("/logs", id=value)
+    assert (status, text) == (400, "id parameter must be a probe number\n")
 
 
 async def test_unknown_module_is_counted(exporter: Exporter) -> None:
@@ -57,6 +88,20 @@ async def test_scrape_timeout_header(exporter: Exporter) -> None:
         url, params=params, headers={"X-Prometheus-Scrape-Timeout-Seconds": "soon"}
     ) as resp:
         assert resp.status == 400
+
+
+@pytest.mark.parametrize("value", ["inf", "Infinity", "1e309", "1_0", "\u0663", "0x10"])
+async def test_scrape_timeout_that_is_no_number(exporter: Exporter, value: str) -> None:
+    """Infinite, digit-grouped or non-ASCII timeouts are a 400, not the module's timeout."""
+    async with exporter.client.get(
+        f"{exporter.base}/probe",
+        params={"target": "http://127.0.0.1:1/mcp"},
+        headers={"X-Prometheus-Scrape-Timeout-Seconds": value},
+    ) as resp:
+        assert resp.status == 400
+        text = await resp.text()
+    assert text.startswith("X-Prometheus-Scrape-Timeout-Seconds is not a number: ")
+    assert text.count("\n") == 1
 
 
 async def test_exporter_metrics(exporter: Exporter, sdk_stateful: Peer) -> None:
@@ -136,6 +181,30 @@ async def test_reload_keeps_old_config_when_invalid(
     assert parse_metrics(text)["mcp_exporter_config_last_reload_successful"] == 0
     _, page = await exp.get("/")
     assert "Last config reload failed" in page
+
+
+async def test_reload_of_a_file_that_is_not_utf8(make_exporter: ExporterFactory) -> None:
+    """Concurrent reloads of a binary file: each a 500 naming the file in one line, the old
+    config stays, and the failure is counted (it was an unhandled error that left it at 1)."""
+    exp = await make_exporter("modules: {first: {prober: mcp}}\n")
+    config_file = exp.state.settings.config_file
+    assert config_file is not None
+    config_file.write_bytes(b"modules: {second: {prober: mcp}}\n\xff\n")
+
+    async def reload() -> tuple[int, str]:
+        async with exp.client.post(f"{exp.base}/-/reload") as resp:
+            return resp.status, await resp.text()
+
+    answers = await asyncio.gather(*(reload() for _ in range(5)))
+    problem = f"{config_file}: not UTF-8 text (byte 33)"
+    assert set(answers) == {
+        (500, f"config reload failed; the previous config stays loaded:\n{problem}\n")
+    }
+    assert exp.state.config is not None
+    assert set(exp.state.config.modules) == {"first"}
+    assert exp.state.last_reload_error == problem
+    _, text = await exp.get("/metrics")
+    assert parse_metrics(text)["mcp_exporter_config_last_reload_successful"] == 0
 
 
 async def test_health_endpoints(exporter: Exporter) -> None:

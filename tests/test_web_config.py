@@ -18,7 +18,7 @@ import trustme
 
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
-from tests.conftest import parse_metrics
+from tests.conftest import ExporterFactory, parse_metrics
 from tests.exporter_process import ExporterProcess, StartExporter
 
 
@@ -32,7 +32,73 @@ def test_invalid_web_config(tmp_path: Path) -> None:
     path.write_text("basic_auth_users: {alice: plain, bob: '$2y$04$x'}\n")
     with pytest.raises(ConfigError) as info:
         load_web_config(path)
-    assert info.value.problems == ["basic_auth_users.alice: not a bcrypt hash"]
+    assert info.value.problems == [
+        "basic_auth_users.alice: not a bcrypt hash",
+        "basic_auth_users.bob: not a bcrypt hash",
+    ]
+
+
+@pytest.mark.parametrize(
+    "hashed",
+    [
+        "$2y$04$x",  # bcrypt's prefix, then nothing it can check against
+        "$2b$04$" + "a" * 53,  # the right length, but a salt bcrypt does not decode
+        "$2b$99$" + "a" * 53,  # no such cost
+        bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4)).decode()[:-1],
+    ],
+)
+def test_hashes_bcrypt_cannot_check_are_refused(tmp_path: Path, hashed: str) -> None:
+    """Each answered every request of its user with a 500 (bcrypt: Invalid salt)."""
+    path = tmp_path / "web.yml"
+    path.write_text(f"basic_auth_users: {{bob: '{hashed}'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == ["basic_auth_users.bob: not a bcrypt hash"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        (
+            '{"X-A": "a\\nb"}',
+            "http_server_config.headers.X-A: the value contains control characters",
+        ),
+        ('{"X A": b}', "http_server_config.headers.X A: not a valid header name"),
+        ('{"": b}', "http_server_config.headers.: not a valid header name"),
+    ],
+)
+def test_headers_that_cannot_be_sent_are_refused(
+    tmp_path: Path, headers: str, problem: str
+) -> None:
+    """Such a header broke every response (aiohttp refuses to send it) instead of the load."""
+    path = tmp_path / "web.yml"
+    path.write_text(f"http_server_config: {{headers: {headers}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert info.value.problems == [problem]
+
+
+def test_a_web_config_that_is_not_utf8(tmp_path: Path) -> None:
+    """A binary file is one line, not a traceback."""
+    path = tmp_path / "web.yml"
+    path.write_bytes(b"basic_auth_users: {}\n\x89PNG")
+    with pytest.raises(ConfigError) as info:
+        load_web_config(path)
+    assert str(info.value) == f"{path}: not UTF-8 text (byte 21)"
+
+
+async def test_a_password_longer_than_bcrypt_takes_is_refused(
+    tmp_path: Path, make_exporter: ExporterFactory
+) -> None:
+    """bcrypt refuses passwords over 72 bytes with an error, which was a 500 for anyone."""
+    path = tmp_path / "web.yml"
+    path.write_text(_users_yaml(alice="alice-pass"))
+    exporter = await make_exporter(web_config=load_web_config(path), web_config_file=path)
+    for password in ("x" * 73, "alice-pass" + "x" * 100, "alice-pass"):
+        async with exporter.client.get(
+            f"{exporter.base}/-/healthy", headers=_basic("alice", password)
+        ) as resp:
+            assert resp.status == (200 if password == "alice-pass" else 401)
 
 
 def test_tls_and_basic_auth(tmp_path: Path, start_exporter: StartExporter) -> None:

@@ -14,14 +14,17 @@ from .blocks import (
     TLSConfig,
 )
 from .load import (
+    ALIASING_PROBLEM,
     ConfigError,
     RuntimeConfig,
     RuntimeModule,
+    excessive_aliasing,
     hidden_secret_values,
     load,
     masked_dump,
     module_yaml,
     parse,
+    read_text,
     secret_values,
 )
 from .probers import (
@@ -67,6 +70,7 @@ from .types import (
 )
 
 __all__ = [
+    "ALIASING_PROBLEM",
     "NONCE",
     "PROBER_BLOCKS",
     "PROTOCOL_VERSIONS",
@@ -112,10 +116,12 @@ __all__ = [
     "ToolCall",
     "ToolCallExpect",
     "ToolName",
+    "excessive_aliasing",
     "hidden_secret_values",
     "load",
     "masked_dump",
     "module_yaml",
     "parse",
+    "read_text",
     "secret_values",
 ]

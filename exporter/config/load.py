@@ -130,6 +130,32 @@ def _problem(error: Mapping[str, Any]) -> str:
     return f"{where}: {message}"
 
 
+# Values that aliases may add to a document: YAML aliases share what they name, but validation
+# and every dump of the config walk each use, so nested aliases ("billion laughs") would make a
+# few hundred bytes cost hours and gigabytes. Values written out in the file are not counted.
+MAX_ALIASED_VALUES: Final = 100_000
+ALIASING_PROBLEM: Final = f"invalid YAML: aliases expand to more than {MAX_ALIASED_VALUES} values"
+
+
+def excessive_aliasing(data: object) -> bool:
+    """Whether the aliases in loaded YAML repeat more than MAX_ALIASED_VALUES values."""
+    seen: set[int] = set()
+    aliased = 0
+    stack: list[tuple[object, bool]] = [(data, False)]
+    while stack:
+        item, repeated = stack.pop()
+        if repeated:
+            aliased += 1
+            if aliased > MAX_ALIASED_VALUES:
+                return True
+        if isinstance(item, dict | list):
+            repeated = repeated or id(item) in seen
+            seen.add(id(item))
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, repeated) for child in children)
+    return False
+
+
 def parse(text: str, source: str) -> RuntimeConfig:
     """Parse and validate YAML text; raise ConfigError with one line per problem."""
     try:
@@ -141,6 +167,8 @@ def parse(text: str, source: str) -> RuntimeConfig:
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(source, [f"{where}invalid YAML: {problem}"]) from None
+    if excessive_aliasing(raw):
+        raise ConfigError(source, [ALIASING_PROBLEM])
     if not isinstance(raw, dict):
         raise ConfigError(source, ["(top level): expected a mapping with a 'modules' key"])
     try:
@@ -170,7 +198,7 @@ def parse(text: str, source: str) -> RuntimeConfig:
             key = (module.tls_config, module.http_client.http_version)
             context = contexts.get(key) or module.tls_config.build()
             contexts[key] = context
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: a NUL in a file name
             problems.append(
                 f"modules.{name}.{module.block}.tls_config: cannot load certificates: {exc}"
             )
@@ -202,7 +230,7 @@ def parse(text: str, source: str) -> RuntimeConfig:
         try:
             sd_key = (sd_source.tls_config, "1.1")
             sd_contexts[name] = contexts.get(sd_key) or sd_source.tls_config.build()
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError, ValueError) as exc:
             problems.append(f"{where}.tls_config: cannot load certificates: {exc}")
     if problems:
         raise ConfigError(source, problems)
@@ -249,11 +277,17 @@ def load(path: Path | None) -> RuntimeConfig:
     if path is None:
         text = resources.files("exporter").joinpath("default.yml").read_text(encoding="utf-8")
         return parse(text, "<built-in default>")
+    return parse(read_text(path), str(path))
+
+
+def read_text(path: Path) -> str:
+    """A config file's text; ConfigError when it cannot be read or is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc.strerror}"]) from None
-    return parse(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from None
 
 
 def masked_dump(config: Config) -> str:

@@ -129,6 +129,10 @@ class Secret(StrictModel):
                 return self.file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise OSError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise OSError(f"cannot read secret file {self.file}: not UTF-8 text") from None
+            except ValueError as exc:  # a NUL in the file name, which no file can have
+                raise OSError(f"cannot read secret file {str(self.file)!r}: {exc}") from None
         assert self.env is not None
         try:
             return os.environ[self.env]
