@@ -8,6 +8,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 
 from .untrusted import clean
@@ -97,9 +98,23 @@ def setup(level: str = "info", fmt: LogFormat = "logfmt") -> None:
             ],
         )
     )
+    handler.addFilter(_without_request_line)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_level)
+
+
+def _without_request_line(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request it cannot parse with an exception that quotes the request line,
+    query string included (a target's credentials, a token); the log keeps the error's kind."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.msg = "malformed request from %s: %s"
+        record.args = (remote, f"{type(exc).__name__} (HTTP {exc.code})")
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -379,3 +379,24 @@ def test_listen_addresses_that_cannot_be_served(tmp_path: Path) -> None:
     assert 'event="cannot listen"' in lines[0]
     assert f"address=127.0.0.1:{port}" in lines[0]
     assert 'error="address already in use"' in lines[0]
+
+
+def test_a_malformed_request_is_logged_without_its_request_line(
+    start_exporter: StartExporter,
+) -> None:
+    """aiohttp's error for a request it cannot parse quotes the request line; a token in the
+    query string reached the log (at error level, with a traceback)."""
+    process = start_exporter()
+    token = "tok-Secret-4be1c0"
+    for request in (
+        f"GET /probe?target=http://x/?token={token}\xff HTTP/1.1\r\n\r\n".encode("latin-1"),
+        f"GET /probe?token={token}{'a' * 9000} HTTP/1.1\r\n\r\n".encode(),
+    ):
+        with socket.create_connection(("127.0.0.1", process.port), timeout=10) as conn:
+            conn.sendall(request)
+            assert conn.recv(100).startswith(b"HTTP/1.0 400")
+    log = process.stop()
+    assert token not in log
+    assert "Traceback" not in log
+    assert "malformed request from 127.0.0.1: InvalidURLError (HTTP 400)" in log
+    assert "malformed request from 127.0.0.1: LineTooLong (HTTP 400)" in log

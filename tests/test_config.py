@@ -347,3 +347,13 @@ def test_a_secret_file_that_is_not_utf8(tmp_path: Path) -> None:
     assert info.value.problems == [
         f"modules.m.mcp.bearer_token: cannot read secret file {secret}: not UTF-8 text"
     ]
+
+
+def test_a_file_too_large_to_be_a_config(tmp_path: Path) -> None:
+    """/dev/zero was read until memory ran out, and a file of hundreds of MiB took minutes."""
+    path = tmp_path / "config.yml"
+    path.write_bytes(b"modules: {m: {prober: mcp}}\n#" + b"x" * (16 * 1024 * 1024))
+    for source in (path, Path("/dev/zero")):
+        with pytest.raises(ConfigError) as info:
+            load(source)
+        assert info.value.problems == ["larger than 16 MiB"]

@@ -280,12 +280,23 @@ def load(path: Path | None) -> RuntimeConfig:
     return parse(read_text(path), str(path))
 
 
+# Far beyond any real configuration; a device such as /dev/zero would otherwise be read until
+# memory runs out, and a file of hundreds of MiB takes minutes to parse.
+MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+
+
 def read_text(path: Path) -> str:
-    """A config file's text; ConfigError when it cannot be read or is not UTF-8."""
+    """A config file's text; ConfigError when it cannot be read, is too large or is not
+    UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read file: {exc.strerror}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(str(path), [f"larger than {MAX_FILE_BYTES >> 20} MiB"])
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from None
 
