@@ -26,6 +26,7 @@ from .config import (
 )
 from .probers.context import RecordedRequest
 from .redact import is_sensitive_header
+from .untrusted import clean
 
 SESSION_VARIABLE: Final = "MCP_SESSION_ID"
 HEADERS_FILE: Final = "mcp-replay.headers"
@@ -92,19 +93,20 @@ def _variable_for_header(header: str, value: str, module: Module, phase: str) ->
 
 
 def _word(text: str, secrets: dict[str, str], scrub: Callable[[str], str]) -> str:
-    """One shell word: literal parts single-quoted (and scrubbed), secret values "$VARIABLE"."""
+    """One shell word: literal parts single-quoted (scrubbed, control characters replaced: a
+    target chose them), secret values "$VARIABLE"."""
     if not secrets:
-        return shlex.quote(scrub(text))
+        return shlex.quote(clean(scrub(text)))
     pattern = re.compile("|".join(re.escape(v) for v in sorted(secrets, key=len, reverse=True)))
     parts: list[str] = []
     pos = 0
     for match in pattern.finditer(text):
         if match.start() > pos:
-            parts.append(shlex.quote(scrub(text[pos : match.start()])))
+            parts.append(shlex.quote(clean(scrub(text[pos : match.start()]))))
         parts.append(f'"${secrets[match.group(0)]}"')
         pos = match.end()
     if pos < len(text) or not parts:
-        parts.append(shlex.quote(scrub(text[pos:])))
+        parts.append(shlex.quote(clean(scrub(text[pos:]))))
     return "".join(parts)
 
 

@@ -23,6 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import hyperframe.frame
 import trustme
 from aiohttp import web
 from cryptography import x509
@@ -452,6 +457,88 @@ def huge_content_length() -> RawHandler:
         await reader.read()
 
     return handler
+
+
+# --- HTTP/2 -------------------------------------------------------------------------------------
+
+# Misbehaviours of `h2_server` on initialize, each what a broken or hostile HTTP/2 stack sends.
+H2_MISBEHAVIOURS = (
+    "status_not_a_number",
+    "oversized_header_block",
+    "push_promise",
+    "invalid_settings",
+    "length_lie_in_body",
+)
+
+
+def _h2_misbehave(
+    conn: h2.connection.H2Connection, writer: asyncio.StreamWriter, stream_id: int, how: str
+) -> bool:
+    """Misbehave on `stream_id` as `how` says; False when the body is still to come."""
+    if how == "status_not_a_number":
+        conn.send_headers(stream_id, [(":status", "abc")], end_stream=True)
+    elif how == "oversized_header_block":
+        headers = [(":status", "200"), *((f"x-{i}", "a" * 100) for i in range(1000))]
+        conn.send_headers(stream_id, headers, end_stream=True)
+    elif how == "push_promise":  # the client disabled push in its settings
+        frame = hyperframe.frame.PushPromiseFrame(
+            stream_id, promised_stream_id=2, data=b"\x82\x86\x84", flags=["END_HEADERS"]
+        )
+        writer.write(frame.serialize())
+    elif how == "invalid_settings":
+        settings = {hyperframe.frame.SettingsFrame.INITIAL_WINDOW_SIZE: 2**31}
+        writer.write(hyperframe.frame.SettingsFrame(0, settings=settings).serialize())
+    else:  # the head promises 5 bytes; the body, sent later, has more
+        headers = [(":status", "200"), ("content-type", "application/json")]
+        conn.send_headers(stream_id, [*headers, ("content-length", "5")])
+        return False
+    return True
+
+
+@asynccontextmanager
+async def h2_server(how: str) -> AsyncIterator[str]:
+    """An HTTP/2 server by prior knowledge (clear text) answering initialize as `how` says
+    (one of H2_MISBEHAVIOURS), on 127.0.0.1; yields the URL."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        config = h2.config.H2Configuration(client_side=False, validate_outbound_headers=False)
+        conn = h2.connection.H2Connection(config)
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        try:
+            while data := await reader.read(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.StreamEnded):
+                        done = _h2_misbehave(conn, writer, event.stream_id, how)
+                        writer.write(conn.data_to_send())
+                        await writer.drain()
+                        if not done:
+                            await asyncio.sleep(0.05)
+                            conn.send_data(event.stream_id, b'{"jsonrpc": "2.0"}', end_stream=True)
+                writer.write(conn.data_to_send())
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.transport.abort()
+            tasks.discard(task)
+
+    server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        for task in list(tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await server.wait_closed()
 
 
 # --- TLS material ------------------------------------------------------------------------------

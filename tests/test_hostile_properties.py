@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from exporter.config import parse
 from exporter.probe import run_probe
 from exporter.probers.failure import REASONS
+from exporter.probers.litellm_servers import parse_server_health, parse_server_list
 from exporter.report import render
 from tests.conftest import Exporter, ExporterFactory
 from tests.fakes import Handler, serve
-from tests.hostile import serve_routes
+from tests.hostile import nested, serve_routes
 
 TOKEN = "tok-Secret-9d8c7b6a5f4e3d2c1b0a"
 CONFIG = f"""
@@ -507,3 +508,56 @@ async def test_any_authorization_metadata(
     metadata.protected_resource = json.dumps(resource).encode()
     metadata.authorization_server = json.dumps(server).encode()
     await check_every_surface(harness, module, harness.url)
+
+
+def _metadata_documents(metadata: Metadata, resource: Any, server: Any) -> None:
+    metadata.challenge = (
+        'Bearer resource_metadata="%BASE%/.well-known/oauth-protected-resource/mcp"'
+    )
+    metadata.protected_resource = json.dumps(resource).encode()
+    metadata.authorization_server = json.dumps(server).encode()
+
+
+@pytest.mark.parametrize("document", ["protected_resource", "authorization_server"])
+@pytest.mark.parametrize("module", ["any_discovery", "any_auth"])
+async def test_metadata_nested_too_deeply(
+    discovery_harness: tuple[Harness, Metadata], document: str, module: str
+) -> None:
+    """A metadata document nested past the JSON parser's recursion limit is a document that did
+    not parse, as any other (it was `internal`, with a RecursionError in the log)."""
+    harness, metadata = discovery_harness
+    _metadata_documents(metadata, *_valid_metadata())
+    setattr(metadata, document, nested(100_000).encode())
+    await check_every_surface(harness, module, harness.url)
+
+
+async def test_metadata_urls_with_control_characters_replay_clean(
+    discovery_harness: tuple[Harness, Metadata],
+) -> None:
+    """An authorization server URL with a NUL and an escape sequence in it: the curl replay in
+    the debug output and /logs shows U+FFFD for each, as every other surface does."""
+    harness, metadata = discovery_harness
+    resource, server = _valid_metadata()
+    resource["authorization_servers"] = ["http://127.0.0.1:1/\x00\x1b[31m"]
+    _metadata_documents(metadata, resource, server)
+    await check_every_surface(harness, "any_discovery", harness.url)
+    exporter = harness.exporter
+    status, debug = await exporter.get(
+        "/probe", target=harness.url, module="any_discovery", debug="true"
+    )
+    assert status == 200
+    _, log = await exporter.get("/logs", id=str(exporter.state.history.recent()[0].id))
+    assert "/\ufffd\ufffd[31m" in debug  # the replay of the request to that URL
+    for text in (debug, log):
+        assert "curl" in text
+        assert "\x00" not in text
+        assert "\x1b" not in text
+
+
+def test_gateway_lists_nested_too_deeply_are_malformed() -> None:
+    """LiteLLM's server list and health answers nested past the recursion limit are malformed
+    answers (ValueError, which the probers and discovery report), not a RecursionError."""
+    body = nested(100_000).encode()
+    for parse_answer in (parse_server_list, parse_server_health):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            parse_answer(body)

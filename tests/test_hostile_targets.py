@@ -349,6 +349,51 @@ CASES: list[tuple[str, Target, str, tuple[str, str, str]]] = [
         "hostile_sse",
         (UP, "tools_list", "sse_protocol_error"),
     ),
+    (
+        # A metric value: no float holds a 400-digit integer (the answer was a 500).
+        "error_code_beyond_64_bits",
+        fake(
+            hostile.json_answer(
+                "initialize",
+                b'{"jsonrpc":"2.0","id":%(id)d,"error":{"code":-'
+                + b"9" * 400
+                + b',"message":"x"}}',
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "jsonrpc_invalid"),
+    ),
+    (
+        # A space or a control character cannot go on the request line (it was `internal`).
+        "redirect_location_with_space",
+        redirecting(lambda url: url + " x"),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "redirect_location_with_control_character",
+        raw(
+            hostile.raw_response(
+                hostile.head(
+                    "307 Temporary Redirect", {"Location": "/mcp\x01", "Content-Length": "0"}
+                )
+            )
+        ),
+        "hostile",
+        (UP, "initialize", "http_status"),
+    ),
+    (
+        "legacy_endpoint_with_space",
+        legacy(endpoint=b"/messages x"),
+        "hostile_sse",
+        (UP, "sse_connect", "sse_protocol_error"),
+    ),
+    (
+        "legacy_endpoint_not_ascii",
+        legacy(endpoint="/méssages".encode()),
+        "hostile_sse",
+        (UP, "sse_connect", "sse_protocol_error"),
+    ),
 ]
 
 
@@ -450,6 +495,46 @@ async def test_cross_origin_redirect_sends_nothing_there(
     assert seen == []
     assert status == 200
     assert "not followed" in debug
+    await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
+
+
+# --- HTTP/2 misbehaviour: h2's complaints about the server are the server's, never `internal` ---
+
+H2_CONFIG = f"""
+modules:
+  mcp:
+    prober: mcp
+    timeout: 10s
+  h2:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      http_client: {{http_version: 2}}
+      {LIMITS}
+"""
+H2_EXPECTED = {
+    "status_not_a_number": "http_status",
+    "oversized_header_block": "response_too_large",
+    "push_promise": "http_status",
+    "invalid_settings": "http_status",
+    "length_lie_in_body": "http_status",
+}
+
+
+@pytest.mark.parametrize("how", hostile.H2_MISBEHAVIOURS)
+async def test_http2_misbehaviour(
+    make_exporter: ExporterFactory, sdk_stateful: Peer, how: str
+) -> None:
+    """An HTTP/2 server sending what h2 refuses (a :status that is no number, a header block
+    past h2's limit, a push the client disabled, invalid settings, a body longer than its
+    content-length) fails initialize at the target's hop, with a documented reason."""
+    exporter = await make_exporter(H2_CONFIG)
+    async with hostile.h2_server(how) as url:
+        m = await exporter.probe(url, "h2")
+        _, debug = await exporter.get("/probe", target=url, module="h2", debug="true")
+    assert failure(m) == (UP, "initialize", H2_EXPECTED[how])
+    assert "HTTP/2" in debug
     await assert_contained(exporter, m, TIMEOUT, sdk_stateful)
 
 
@@ -1268,3 +1353,44 @@ async def test_exporter_log_stream_has_no_control_characters(
     assert b"/mcp%C2%85%C2%9B31m" in log
     assert b"\xc2\x85" not in log
     assert b"\xc2\x9b" not in log
+
+
+TOKEN_ANSWERS = [
+    pytest.param(
+        hostile.nested(100_000).encode(),
+        ("client_to_auth_server", "token", "token_fetch_failed"),
+        id="nested_too_deeply",
+    ),
+    pytest.param(
+        b'{"access_token": "t", "token_type": "Bearer", "expires_in": 1' + b"0" * 400 + b"}",
+        None,
+        id="expires_in_beyond_a_float",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), TOKEN_ANSWERS)
+async def test_odd_token_answers(
+    make_exporter: ExporterFactory, answer: bytes, expected: tuple[str, str, str] | None
+) -> None:
+    """A token answer nested past the JSON parser's recursion limit fails the token step like
+    any answer without a token; an expires_in no float holds is no expires_in, and the token
+    is used (both were `internal`)."""
+
+    async def token(_request: web.Request) -> web.StreamResponse:
+        return web.Response(body=answer, content_type="application/json")
+
+    async with hostile.serve_routes({"/token": token, "/mcp": hostile.mcp_server()}) as base:
+        exporter = await make_exporter(
+            f"""
+modules:
+  oauth:
+    prober: mcp
+    timeout: {TIMEOUT}s
+    mcp:
+      transport: streamable_http
+      oauth2: {{client_id: c, client_secret: s, token_url: "{base}/token"}}
+"""
+        )
+        m = await exporter.probe(f"{base}/mcp", "oauth")
+    assert failure(m) == expected

@@ -42,6 +42,8 @@ def decode(data: bytes | str, hop: Hop, phase: str) -> Any:
 
 
 METHOD_NOT_FOUND: Final = -32601
+# Error codes are integers; SDKs hold them in 64 bits at most (JavaScript in a double).
+_MAX_CODE: Final = 2**63
 
 
 def is_request_id(value: Any) -> bool:
@@ -124,6 +126,11 @@ def result_of(message: Any, request_id: int, hop: Hop, phase: str) -> dict[str, 
         code = error.get("code") if isinstance(error, dict) else None
         if type(code) is not int:
             raise ProbeFailure(hop, phase, "jsonrpc_invalid", "error object lacks an integer code")
+        if not -_MAX_CODE <= code < _MAX_CODE:
+            # It becomes a metric value: a float cannot hold a 400-digit integer.
+            raise ProbeFailure(
+                hop, phase, "jsonrpc_invalid", "error code is outside the 64-bit integer range"
+            )
         message_text = error.get("message")
         if not isinstance(message_text, str):
             raise ProbeFailure(hop, phase, "jsonrpc_invalid", "error object lacks a string message")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from ..net import requestable
 from ..probers.context import ProbeContext
 from ..probers.failure import Hop, ProbeFailure
 from ..probers.http import Response
@@ -106,8 +107,13 @@ class LegacySSE(Transport):
         if event.event == "endpoint":
             if not self._endpoint_ready.done():
                 try:
-                    self._endpoint_ready.set_result(urljoin(self.url, event.data.strip()))
+                    endpoint = urljoin(self.url, event.data.strip())
                 except ValueError:
+                    endpoint = ""
+                # Spaces, controls or raw non-ASCII: no URL a request line can carry.
+                if requestable(endpoint):
+                    self._endpoint_ready.set_result(endpoint)
+                else:
                     self._endpoint_ready.set_exception(
                         ProbeFailure(
                             self.hop,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
+from ..net import requestable
 from ..probers.context import ProbeContext
 from ..probers.deviations import observe
 from ..probers.failure import Hop, ProbeFailure
@@ -35,8 +36,11 @@ MODERN_VERSION: Final = "2026-07-28"
 def _redirect_note(url: str, location: str) -> str:
     """Why a redirect was not followed, naming where it pointed (without its query)."""
     try:
-        parts = urlsplit(urljoin(url, location))
+        joined = urljoin(url, location)
+        parts = urlsplit(joined)
     except ValueError:
+        return "the redirect's Location is not a valid URL"
+    if not requestable(joined):
         return "the redirect's Location is not a valid URL"
     host = parts.netloc.rpartition("@")[2]  # never log userinfo
     where = f"{parts.scheme}://{host}{parts.path}"[:200]

@@ -7,7 +7,7 @@ error types (`errors`), which `exporter/probers/failure.py` maps to a probe's ho
 from .errors import NetError
 from .proxy import ProxySettings
 from .response import Headers, Limits, Response
-from .session import HTTPVersion, Session
+from .session import HTTPVersion, Session, requestable
 from .tls import TLSInfo
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "Response",
     "Session",
     "TLSInfo",
+    "requestable",
 ]

@@ -14,10 +14,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
 
+import h2.exceptions
 import httpcore
 
 from .decoding import Decoder, decoder_for
-from .errors import ConnectionDropped, NetError, TooLarge, protocol_error, shown
+from .errors import (
+    ConnectionDropped,
+    NetError,
+    ProtocolViolation,
+    TooLarge,
+    protocol_error,
+    shown,
+)
 
 # Yield to the event loop after this many bytes of a body that arrives all at once.
 _YIELD_EVERY: Final = 65536
@@ -123,6 +131,10 @@ class Response:
         except httpcore.RemoteProtocolError as exc:
             await self.aclose()
             raise protocol_error(exc) from None
+        except h2.exceptions.ProtocolError as exc:
+            # httpcore passes h2's errors on a body through unmapped (a length lie, say).
+            await self.aclose()
+            raise ProtocolViolation(f"invalid HTTP/2 answer: {exc or type(exc).__name__}") from None
         await self.aclose()
 
     async def read(self) -> bytes:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Literal
 from urllib.parse import urljoin, urlsplit
 
+import h2.connection
+import h2.exceptions
 import httpcore
 
 from ..redact import Redactor, header_secrets
@@ -28,6 +31,7 @@ from .errors import (
     InvalidRequest,
     InvalidURL,
     NetError,
+    ProtocolViolation,
     ProxyFailed,
     TooLarge,
     TooManyRedirects,
@@ -40,6 +44,13 @@ from .tls import TLSInfo
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
+
+# What a URL may hold to be sent on the request line: visible ASCII; and what h11 refuses there.
+_REQUESTABLE_RE: Final = re.compile(r"[\x21-\x7e]+")
+_UNSENDABLE_RE: Final = re.compile(r"[\x00-\x20\x7f]")
+
+# Where h2 parses what the server sent (its protocol errors raised in there are the server's).
+_RECEIVE_DATA: Final = h2.connection.H2Connection.receive_data.__code__
 
 HTTPVersion = Literal["auto", "1.1", "2"]
 # Direct connections, or one of httpcore's proxy pools.
@@ -131,6 +142,9 @@ class Session:
                 same_origin = _origin(next_url) == _origin(url)
             except (ValueError, InvalidURL):
                 next_url, same_origin = "", False
+            if not requestable(next_url):
+                # A Location with spaces, controls or raw non-ASCII is no URL to follow.
+                next_url = ""
             next_method, next_body = method, body
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 next_method, next_body = "GET", None
@@ -155,6 +169,11 @@ class Session:
             await _check_proxied_target(self._check_address, url, host, port)
         self.wire.urls[(host, port)] = url
         request_headers = self._headers(host, port, scheme, headers, body)
+        if _UNSENDABLE_RE.search(url):
+            # h11 would refuse the request target only once the request is being written.
+            raise InvalidURL(
+                f"{shown(url)} cannot be requested: it has spaces or control characters"
+            )
         extensions: dict[str, object] = {}
         if self._server_name:
             extensions["sni_hostname"] = self._server_name
@@ -178,7 +197,16 @@ class Session:
         except httpcore.UnsupportedProtocol as exc:
             raise InvalidURL(f"{shown(url)}: {exc}") from None
         except httpcore.LocalProtocolError as exc:
-            raise InvalidRequest(f"the request cannot be sent: {exc}") from None
+            if not _received(exc):
+                raise InvalidRequest(f"the request cannot be sent: {exc}") from None
+            if isinstance(exc.args[0], h2.exceptions.DenialOfServiceError):
+                raise TooLarge(
+                    "response headers exceed the HTTP/2 parser's 64 KiB header list limit"
+                ) from None
+            raise ProtocolViolation(f"invalid HTTP/2 answer: {_first_line(exc)}") from None
+        except ValueError as exc:
+            # httpcore reads an HTTP/2 :status with int(): "abc" raises here.
+            raise ProtocolViolation(f"invalid HTTP/2 answer: {_first_line(exc)}") from None
         except httpcore.RemoteProtocolError as exc:
             raise protocol_error(exc) from None
         except (httpcore.ReadError, httpcore.WriteError) as exc:
@@ -307,6 +335,30 @@ async def _check_proxied_target(check: AddressCheck, url: str, host: str, port: 
         return
     for ip in addresses:
         check(url, host, ip, port)
+
+
+def _received(exc: httpcore.LocalProtocolError) -> bool:
+    """Whether h2 raised `exc` on what the server sent: httpcore reports every h2 protocol
+    error as local, a server's oversized header block, push or bad settings included."""
+    cause = exc.args[0] if exc.args else None
+    if not isinstance(cause, h2.exceptions.ProtocolError):
+        return False
+    frame = cause.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code is _RECEIVE_DATA:
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def requestable(url: str) -> bool:
+    """Whether `url` can go on the request line as it is: visible ASCII only (RFC 3986)."""
+    return _REQUESTABLE_RE.fullmatch(url) is not None
 
 
 def _origin(url: str) -> tuple[str, str, int]:

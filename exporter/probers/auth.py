@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import re
+import sys
 import time
 from typing import Final
 from urllib.parse import quote, quote_plus, urlencode
@@ -240,7 +241,7 @@ def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]
     gauges = oauth_state(ctx)
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         doc = {}
@@ -271,7 +272,12 @@ def _token_from(ctx: ProbeContext, status: int, raw: bytes) -> tuple[str, float]
             f"the token type is {token_type[:32]!r}, not Bearer",
         )
     expires_in = doc.get("expires_in")
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+    # Within a float's range: 10**400 does not convert, and infinity is no lifetime.
+    if (
+        isinstance(expires_in, int | float)
+        and not isinstance(expires_in, bool)
+        and 0 < expires_in <= sys.float_info.max
+    ):
         return token, float(expires_in)
     ctx.note(f"the token response has no expires_in; the token is reused for {DEFAULT_LIFETIME:g}s")
     return token, DEFAULT_LIFETIME

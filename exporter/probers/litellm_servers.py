@@ -62,9 +62,17 @@ def upstream_label(url: str) -> str:
     return _text(urlunsplit((parts.scheme.lower(), netloc, parts.path, "", "")), 2048)
 
 
+def _loads(body: bytes) -> Any:
+    """JSON of a gateway answer; ValueError for any that does not parse (too deep included)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def parse_server_list(body: bytes) -> list[LiteLLMServer]:
     """The servers of a `/v1/mcp/server` answer; ValueError when it is not a list of them."""
-    doc = json.loads(body)
+    doc = _loads(body)
     if not isinstance(doc, list):
         raise ValueError("the server list is not a JSON array")
     servers = []
@@ -93,7 +101,7 @@ def parse_server_list(body: bytes) -> list[LiteLLMServer]:
 
 def parse_server_health(body: bytes) -> dict[str, str]:
     """server_id -> status of a `/v1/mcp/server/health` answer; ValueError if malformed."""
-    doc = json.loads(body)
+    doc = _loads(body)
     if not isinstance(doc, list):
         raise ValueError("the health answer is not a JSON array")
     health: dict[str, str] = {}

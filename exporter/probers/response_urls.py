@@ -11,13 +11,13 @@ within the probe's budget of `max_fetches`, following redirects one checked hop 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ..config import ResponseURLPolicy
 from ..policy import is_loopback_host
+from ..untrusted import loads
 from .context import ProbeContext
 from .failure import Hop, ProbeFailure
 from .oauth_metrics import oauth_state
@@ -132,8 +132,8 @@ class ResponseURLs:
             finally:
                 await response.aclose()
             try:
-                document = json.loads(body)
-            except ValueError:
+                document = loads(body)
+            except (ValueError, RecursionError):
                 return Fetched(
                     url, 200, None, f"not JSON (content type {response.content_type or 'none'})"
                 )
