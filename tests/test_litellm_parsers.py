@@ -158,6 +158,10 @@ def test_enum_label(raw: str, label: str) -> None:
         ("HTTPStatusError: Server error '500 Internal Server Error' for url", "http_status"),
         ("MCPError: SSE stream ended without a response", "sse_protocol_error"),
         ("Error executing tool fail", None),
+        # LiteLLM's own deadline for the upstream call (its 504 {"error": "timeout"}).
+        ("Error: timeout", "timeout"),
+        # An upstream tool's own text that merely mentions a timeout is the tool's error.
+        ("Error: timeout while asking the database", None),
     ],
 )
 def test_tool_error_text(text: str, reason: str | None) -> None:
@@ -441,3 +445,19 @@ def test_litellm_secrets_are_masked_in_dump() -> None:
     for secret in ("sk-gateway-secret-1", "upstream-secret-2", "direct-secret-3"):
         assert secret not in dump
     assert "github" in dump
+
+
+def test_selectable_names_of_the_server_list() -> None:
+    """x-mcp-servers may name a server, its alias or an access group; case-insensitively."""
+    from exporter.probers.litellm_servers import selectable_names
+
+    body = json.dumps(
+        [
+            {"server_name": "Open", "alias": "o", "mcp_access_groups": ["Probe-Group"]},
+            {"server_name": "html", "alias": None, "mcp_access_groups": [None, 3]},
+            "not a server",
+        ]
+    ).encode()
+    assert selectable_names(body) == {"open", "o", "probe-group", "html"}
+    with pytest.raises(ValueError, match="not a JSON array"):
+        selectable_names(b"{}")

@@ -87,6 +87,9 @@ _TOOL_ERROR_PATTERNS: Final = (
     (re.compile(r"^Error: upstream authentication required \(HTTP 401\)"), "auth_required"),
     (re.compile(r"^Error: upstream authentication required \(HTTP 403\)"), "forbidden"),
     (re.compile(r"\bReadTimeout\b|\bTimeoutException\b"), "timeout"),
+    # LiteLLM's own deadline for the upstream call (the server's `timeout`, else
+    # LITELLM_MCP_CLIENT_TIMEOUT): its 504 `{"error": "timeout"}` becomes this whole text.
+    (re.compile(r"^Error: timeout\s*$"), "timeout"),
     (re.compile(r"\bHTTPStatusError\b"), "http_status"),
     (re.compile(r"SSE stream ended without a response"), "sse_protocol_error"),
 )
@@ -149,6 +152,12 @@ def outcome_failure(
         status = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
         detail = f"the gateway reports upstream {server!r} as {outcome.status}{status}"
         resolution = server_resolution(debug, server)
+        if reason == "timeout":
+            detail += (
+                ": the gateway's own listing deadline passed (the larger of the server's timeout "
+                "in its mcp_servers and LITELLM_MCP_TOOL_LISTING_TIMEOUT); the module's timeout "
+                "plays no part"
+            )
         if reason == "auth_required":
             sent = forwarded_credential(debug, server)
             if sent is None:
@@ -170,6 +179,16 @@ def outcome_failure(
             )
         return ProbeFailure(UPSTREAM_HOP, "tools_list", reason, detail)
     return None
+
+
+def tool_error_detail(reason: str) -> str:
+    """What a gateway's tool error reason adds to the probe's detail, if anything."""
+    if reason == "timeout":
+        return (
+            "; the gateway's own deadline for the upstream call passed (the server's timeout in "
+            "its mcp_servers, else LITELLM_MCP_CLIENT_TIMEOUT, 60 s by default)"
+        )
+    return ""
 
 
 def tool_error_reason(text: str) -> str | None:

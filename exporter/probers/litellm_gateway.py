@@ -10,7 +10,10 @@ headers and `x-litellm-mcp-debug: true`. Afterwards it reads:
 - `_meta["litellm.ai/server_outcomes"]` of the `tools/list` result: per upstream server `ok` (with a
   tool count) or why not, the only place an upstream failure shows (LiteLLM answers 200 with
   `tools: []`); a failed outcome is the probe's failure at hop `gateway_to_upstream`;
-- LiteLLM's own error statuses, reclassified (a 400 "No connected db." is an unknown key).
+- LiteLLM's own error statuses, reclassified (a 400 "No connected db." is an unknown key);
+- what LiteLLM does silently: a tool it does not list while every upstream listed fine is the
+  probe's name, refused at `client_to_gateway`; `x-mcp-servers` names without an outcome are
+  checked against its server list, since it drops unknown ones when another name is usable.
 
 Optionally the upstream server is probed directly too (hop `client_to_upstream`,
 `litellm_upstream.py`), which tells a broken gateway hop from a broken server. Everything read
@@ -35,6 +38,7 @@ from ..litellm.diagnosis import (
     diagnose,
     forwarded_credential,
     outcome_failure,
+    tool_error_detail,
     tool_error_reason,
 )
 from ..litellm.headers import (
@@ -52,7 +56,13 @@ from ..mcp.streamable_http import StreamableHTTP
 from .context import ProbeContext
 from .failure import GATEWAY_HOP, UPSTREAM_HOP, ProbeFailure, failure_from
 from .findings import GatewayReport, UpstreamReport
-from .litellm_servers import SERVER_LIST_PATH, get_json_body, key_headers, parse_server_list
+from .litellm_servers import (
+    SERVER_LIST_PATH,
+    get_json_body,
+    key_headers,
+    parse_server_list,
+    selectable_names,
+)
 from .litellm_upstream import probe_upstream_directly
 from .mcp import credential_headers, probe_mcp, write_mcp_metrics
 from .prober import Prober
@@ -139,22 +149,40 @@ async def _probe(
     findings.debug = parse_debug_headers(answered or {}, server_ids)
     findings.outcomes = parse_server_outcomes(ctx.mcp.tools_result)
     tool_text = ctx.mcp.tool_result_text
-    if (
+    tool_not_found = (
         failure is not None
         and failure.reason == "tool_error"
         and failure.hop == GATEWAY_HOP
-        and not findings.outcomes
-        and TOOL_NOT_FOUND_RE.match(tool_text)
-    ):
+        and TOOL_NOT_FOUND_RE.match(tool_text) is not None
+    )
+    listed_tools = ctx.mcp.tools if ctx.steps.get("tools_list") else None
+    if tool_not_found and not findings.outcomes:
         # LiteLLM calls only tools it has listed; when its listing of the upstream failed it
         # answers "Tool '<name>' not found" without calling. Its listing says why.
         listing = await _side_tools_list(ctx, settings, gateway, ctx.target, keep_servers=True)
         if listing is not None:
             findings.outcomes = parse_server_outcomes(listing[0])
+            complete = listing[0].get("nextCursor") is None
+            listed_tools = listing[0].get("tools") if complete else None
             ctx.log.info(
                 "the gateway's listing after a tool it did not find",
                 outcomes={k: o.status for k, o in sorted(findings.outcomes.items())},
             )
+    ignore = frozenset(gateway.ignore_upstreams)
+    misnamed = tool_not_found and _tool_not_listed(
+        settings, findings.outcomes, ignore, listed_tools
+    )
+    if misnamed and failure is not None:
+        # Every upstream listed fine and none offers the tool: the gateway refused a name it
+        # does not have, without calling anything; gateway_to_upstream works.
+        failure = ProbeFailure(
+            GATEWAY_HOP,
+            "tool_call",
+            "tool_error",
+            f"{failure.detail}; the gateway lists no such tool (its upstreams listed fine): "
+            "through LiteLLM a tool is named <server>-<tool>, compare tool_call.name with the "
+            "gateway's tools/list",
+        )
     tools = ctx.mcp.tools
     findings.issues |= diagnose(
         findings.debug,
@@ -164,7 +192,18 @@ async def _probe(
         answered=answered is not None,
     )
 
-    ignore = frozenset(gateway.ignore_upstreams)
+    unselected = await _unknown_selected_servers(ctx, gateway, findings.outcomes)
+    if unselected:
+        findings.issues.add("unknown_server")
+        if failure is None:
+            failure = ProbeFailure(
+                GATEWAY_HOP,
+                "tools_list",
+                "forbidden",
+                f"the gateway ignored {', '.join(map(repr, unselected))} in x-mcp-servers: it "
+                "has no MCP server, alias or access group of that name, or the key may not use "
+                "it (LiteLLM answers 403 only when no name is usable)",
+            )
     upstream = outcome_failure(
         findings.outcomes,
         ignore,
@@ -183,13 +222,19 @@ async def _probe(
         ctx.hops[UPSTREAM_HOP] = False
     elif findings.outcomes:
         ctx.hops[UPSTREAM_HOP] = True
-    if failure is not None and failure.reason == "tool_error" and failure.hop == GATEWAY_HOP:
+    if (
+        failure is not None
+        and failure.reason == "tool_error"
+        and failure.hop == GATEWAY_HOP
+        and not misnamed
+    ):
         text = ctx.mcp.tool_result_text
         reason = tool_error_reason(text) or "tool_error"
         if reason == "auth_required" and forwarded_credential(findings.debug):
             # The 401 answered a credential the gateway attached (its debug headers say so).
             reason = "token_rejected"
-        failure = ProbeFailure(UPSTREAM_HOP, "tool_call", reason, failure.detail)
+        detail = failure.detail + tool_error_detail(reason)
+        failure = ProbeFailure(UPSTREAM_HOP, "tool_call", reason, detail)
     elif ctx.steps.get("tool_call") and UPSTREAM_HOP not in ctx.hops:
         ctx.hops[UPSTREAM_HOP] = True
     beyond = failure is not None and failure.hop == UPSTREAM_HOP
@@ -207,6 +252,57 @@ async def _probe(
         if failure is None:
             failure = direct_failure
     return failure
+
+
+def _tool_not_listed(
+    settings: MCPProber,
+    outcomes: Mapping[str, Outcome],
+    ignore: frozenset[str],
+    listed: object,
+) -> bool:
+    """Whether the gateway's complete listing is healthy and lacks the tool the probe calls."""
+    call = settings.tool_call
+    if call is None or not outcomes or not isinstance(listed, list):
+        return False
+    if any(o.status != "ok" for server, o in outcomes.items() if server not in ignore):
+        return False
+    names = {t.get("name") for t in listed if isinstance(t, dict)}
+    return call.name not in names
+
+
+async def _unknown_selected_servers(
+    ctx: ProbeContext, gateway: LiteLLMGateway, outcomes: Mapping[str, Outcome]
+) -> list[str]:
+    """The `x-mcp-servers` names LiteLLM ignored: it drops unknown (or forbidden) names silently
+    when another name is usable, so they have no outcome. A name without an outcome may be an
+    access group (its servers have the outcomes), so only names that the gateway's server list
+    (`/v1/mcp/server`, asked only then) knows as no server, alias or access group count."""
+    if not gateway.servers or not outcomes:
+        return []
+    seen = {server.lower() for server in outcomes}
+    missing = [name for name in gateway.servers if name_label(name).lower() not in seen]
+    if not missing:
+        return []
+    parts = urlsplit(ctx.target)
+    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
+    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
+    headers = key_headers(api_key, gateway.key_header)
+    try:
+        with ctx.step("server_list", GATEWAY_HOP):
+            ctx.record_request("GET", url, headers, None, "server_list")
+            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        known = selectable_names(body)
+    except (ProbeFailure, ValueError, OSError) as exc:
+        ctx.log.warning("could not check the selected servers' names", error=str(exc)[:200])
+        ctx.note(
+            "x-mcp-servers names without an outcome, not checked against the gateway's server "
+            f"list: {', '.join(missing)}"
+        )
+        return []
+    unknown = [name for name in missing if name.lower() not in known]
+    if unknown:
+        ctx.log.info("x-mcp-servers names the gateway ignored", names=unknown)
+    return unknown
 
 
 async def _named_server_ids(ctx: ProbeContext, gateway: LiteLLMGateway) -> Mapping[str, str]:

@@ -99,6 +99,25 @@ def parse_server_list(body: bytes) -> list[LiteLLMServer]:
     return servers
 
 
+def selectable_names(body: bytes) -> frozenset[str]:
+    """Every name `x-mcp-servers` may use for the servers of a `/v1/mcp/server` answer (server
+    names, aliases, access groups), lower case as LiteLLM matches them; ValueError when the
+    answer is not a list."""
+    doc = json.loads(body)
+    if not isinstance(doc, list):
+        raise ValueError("the server list is not a JSON array")
+    names: set[str] = set()
+    for item in doc[:_MAX_SERVERS]:
+        if not isinstance(item, dict):
+            continue
+        groups = item.get("mcp_access_groups")
+        candidates = [item.get("server_name"), item.get("alias")]
+        if isinstance(groups, list):
+            candidates += groups[:_MAX_SERVERS]
+        names |= {c[:256].lower() for c in candidates if isinstance(c, str) and c}
+    return frozenset(names)
+
+
 def parse_server_health(body: bytes) -> dict[str, str]:
     """server_id -> status of a `/v1/mcp/server/health` answer; ValueError if malformed."""
     doc = _loads(body)
