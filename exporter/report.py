@@ -81,6 +81,13 @@ HOP_NEXT_STEPS: Final[dict[tuple[str, str], str]] = {
     ("gateway_to_upstream", "token_fetch_failed"): "The gateway could not get its own "
     "client-credentials token for the server: correct client_id, client_secret, token_url and "
     "scopes in the gateway's mcp_servers, and check the token endpoint is reachable from it.",
+    ("gateway_to_upstream", "timeout"): "The gateway's own deadline for the upstream ran out: "
+    "check the upstream's latency and the server's timeout in the gateway's mcp_servers "
+    "(listings: LITELLM_MCP_TOOL_LISTING_TIMEOUT, calls: LITELLM_MCP_CLIENT_TIMEOUT); the "
+    "module's timeout plays no part.",
+    ("client_to_gateway", "tool_error"): "If the gateway says the tool was not found, the name "
+    "is wrong: through LiteLLM a tool is named <server>-<tool> (compare tool_call.name with the "
+    "gateway's tools/list); otherwise see the tool's text in the log.",
 }
 
 

@@ -35,6 +35,7 @@ from exporter.litellm.headers import (
 )
 from exporter.probers.failure import REASONS, ProbeFailure
 from exporter.probers.www_authenticate import Challenge
+from exporter.report import next_step
 
 CAPTURES = Path(__file__).parent / "testdata" / "litellm"
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -461,3 +462,13 @@ def test_selectable_names_of_the_server_list() -> None:
     assert selectable_names(body) == {"open", "o", "probe-group", "html"}
     with pytest.raises(ValueError, match="not a JSON array"):
         selectable_names(b"{}")
+
+
+def test_next_steps_at_the_gateway_name_its_own_settings() -> None:
+    """A timeout beyond the gateway points at LiteLLM's deadlines, not the module's timeout; a
+    tool error at the gateway mentions LiteLLM's <server>-<tool> names; elsewhere the general
+    advice stands."""
+    assert "LITELLM_MCP_CLIENT_TIMEOUT" in next_step("gateway_to_upstream", "timeout")
+    assert "raise the module timeout" in next_step("client_to_gateway", "timeout")
+    assert "<server>-<tool>" in next_step("client_to_gateway", "tool_error")
+    assert "<server>-<tool>" not in next_step("client_to_upstream", "tool_error")
