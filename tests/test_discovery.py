@@ -334,3 +334,40 @@ async def test_legacy_metadata_may_name_an_issuer_below_the_origin(
                 "authorization_server",
                 "metadata_invalid",
             )
+
+
+async def test_a_page_at_an_earlier_well_known_url_is_passed_over(
+    exp: Exporter, oauth_fake: FakeMetadataServer
+) -> None:
+    """A 200 that is not JSON (a web app's catch-all page) at one well-known URL does not hide
+    metadata at the next URL in the 2025-11-25 order, as clients go on to it; when no later URL
+    serves metadata, the page is still reported as invalid metadata."""
+    case = oauth_fake.case("ok")
+    page = FakeResponse(200, "<html><body>app</body></html>", "text/html")
+    # No resource_metadata: the path-inserted PRM URL is a page, the root one is the document.
+    oauth_fake.set("/mcp", FakeResponse(401, {}, headers={"WWW-Authenticate": "Bearer"}))
+    prm = {"resource": case.mcp_url, "authorization_servers": [case.issuer]}
+    oauth_fake.set("/.well-known/oauth-protected-resource/mcp", page)
+    oauth_fake.set("/.well-known/oauth-protected-resource", FakeResponse(200, prm))
+    m = await exp.probe(case.mcp_url, "loopback")
+    assert m["probe_success"] == 1, failure(m)
+    # The RFC 8414 URL is a page, the OpenID Connect one is the document.
+    metadata = {
+        "issuer": case.issuer,
+        "authorization_endpoint": case.issuer + "/authorize",
+        "token_endpoint": case.issuer + "/token",
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+    oauth_fake.set("/.well-known/oauth-authorization-server", page)
+    oauth_fake.set("/.well-known/openid-configuration", FakeResponse(200, metadata))
+    m = await exp.probe(case.mcp_url, "loopback")
+    assert m["probe_success"] == 1, failure(m)
+    assert oauth_fake.hits("/.well-known/openid-configuration") >= 1
+    # Nothing after the page: it is what is reported.
+    oauth_fake.set("/.well-known/openid-configuration", FakeResponse(404, {}))
+    m = await exp.probe(case.mcp_url, "loopback")
+    assert failure(m) == ("client_to_auth_server", "authorization_server", "metadata_invalid")
+    _, text = await exp.get("/probe", target=case.mcp_url, module="loopback", debug="true")
+    assert "authorization-server metadata at " in text
+    assert "is not JSON" in text

@@ -270,23 +270,28 @@ async def _first_document(
     header_url: str | None = None,
 ) -> tuple[Fetched | None, list[str]]:
     """The first candidate URL that serves a JSON document, in the spec's order, and why the
-    ones before it did not. A 200 that is not a JSON object is invalid metadata, not a miss."""
+    ones before it did not. A 200 that is not a JSON object (a web app's catch-all page, say)
+    does not stop the search, as clients go on to the next URL; it is reported as invalid
+    metadata when no later URL serves a document."""
     problems: list[str] = []
+    invalid: ProbeFailure | None = None
     label = phase.replace("_", "-")
     for url in candidates:
         fetched = await urls.get_json(url, hop, phase, from_response=url == header_url)
         found.tried.append(shown_url(fetched.url))
-        if fetched.status == 200 and fetched.document is None:
-            raise ProbeFailure(
+        if fetched.document is not None:
+            ctx.log.info(f"{label} metadata", url=shown_url(fetched.url))
+            return fetched, problems
+        if fetched.status == 200 and invalid is None:
+            invalid = ProbeFailure(
                 hop,
                 phase,
                 "metadata_invalid",
                 f"{label} metadata at {shown_url(fetched.url)} is {fetched.problem}",
             )
-        if fetched.document is not None:
-            ctx.log.info(f"{label} metadata", url=shown_url(fetched.url))
-            return fetched, problems
         problems.append(f"{shown_url(fetched.url)}: {fetched.problem}")
+    if invalid is not None:
+        raise invalid
     return None, problems
 
 
