@@ -56,6 +56,12 @@ modules:
     mcp: {discovery_on_auth_failure: true}
     discovery:
       url_policy: {allow_http_loopback: true}
+  mcp_then_header_required:
+    prober: mcp
+    mcp: {discovery_on_auth_failure: true}
+    discovery:
+      require_resource_metadata_header: true
+      url_policy: {allow_http_loopback: true}
 """
 STEPS = ("www_authenticate", "protected_resource", "authorization_server")
 
@@ -371,3 +377,27 @@ async def test_a_page_at_an_earlier_well_known_url_is_passed_over(
     _, text = await exp.get("/probe", target=case.mcp_url, module="loopback", debug="true")
     assert "authorization-server metadata at " in text
     assert "is not JSON" in text
+
+
+async def test_resource_metadata_is_required_of_a_401_only(
+    exp: Exporter, oauth_fake: FakeMetadataServer
+) -> None:
+    """require_resource_metadata_header holds a 401 to the 2025-06-18 MUST; an insufficient_scope
+    403, for which resource_metadata is a SHOULD (2025-11-25), is passed over to the well-known
+    URLs, and a 401 without it still fails."""
+    case = oauth_fake.case("ok")
+    challenge = 'Bearer error="insufficient_scope", scope="mcp:write"'
+    oauth_fake.set("/mcp", FakeResponse(403, {}, headers={"WWW-Authenticate": challenge}))
+    m = await exp.probe(case.mcp_url, "mcp_then_header_required")
+    assert failure(m) == ("client_to_upstream", "initialize", "insufficient_scope")
+    for name in STEPS:
+        assert step(m, name) == 1
+    _, text = await exp.get(
+        "/probe", target=case.mcp_url, module="mcp_then_header_required", debug="true"
+    )
+    assert "the authorization metadata is healthy" in text
+    assert "the 403 challenge has no resource_metadata" in text
+    oauth_fake.set("/mcp", FakeResponse(401, {}, headers={"WWW-Authenticate": "Bearer"}))
+    m = await exp.probe(case.mcp_url, "mcp_then_header_required")
+    assert failure(m) == ("client_to_upstream", "initialize", "auth_required")
+    assert step(m, "www_authenticate") == 0

@@ -158,7 +158,7 @@ async def _challenge(
                 "metadata_invalid",
                 "401 without a Bearer challenge in WWW-Authenticate",
             )
-        _check_challenge(ctx, settings, hop, challenge)
+        _check_challenge(ctx, settings, hop, challenge, 401)
         if challenge.scope:
             ctx.note(f"the server challenged for scope {challenge.scope[:200]!r}")
         return challenge
@@ -185,7 +185,7 @@ def _received_challenge(
                 "metadata_invalid",
                 f"{received.status} without a Bearer challenge in WWW-Authenticate",
             )
-        _check_challenge(ctx, settings, hop, challenge)
+        _check_challenge(ctx, settings, hop, challenge, received.status)
         ctx.log.info(
             "discovery starts from the challenge received",
             status=received.status,
@@ -195,11 +195,12 @@ def _received_challenge(
 
 
 def _check_challenge(
-    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, challenge: Challenge
+    ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, challenge: Challenge, status: int
 ) -> None:
-    """What discovery requires of a Bearer challenge, wherever it came from."""
+    """What discovery requires of a Bearer challenge, wherever it came from. resource_metadata
+    is a MUST only on a 401 (2025-06-18); on an insufficient_scope 403 it is a SHOULD."""
     if challenge.resource_metadata is None:
-        if settings.require_resource_metadata_header:
+        if settings.require_resource_metadata_header and status == 401:
             raise ProbeFailure(
                 hop,
                 "www_authenticate",
@@ -207,7 +208,7 @@ def _check_challenge(
                 "the Bearer challenge has no resource_metadata "
                 "(discovery.require_resource_metadata_header)",
             )
-        ctx.note("the 401 challenge has no resource_metadata; trying the well-known URLs")
+        ctx.note(f"the {status} challenge has no resource_metadata; trying the well-known URLs")
     ctx.log.info(
         "challenge",
         resource_metadata=shown_url(challenge.resource_metadata or "") or None,
