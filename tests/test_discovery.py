@@ -252,6 +252,13 @@ async def test_well_known_without_header(exp: Exporter, oauth_fake: FakeMetadata
     assert m["probe_success"] == 1, failure(m)
     m = await exp.probe(case.mcp_url, "header_required")
     assert failure(m) == ("client_to_upstream", "www_authenticate", "metadata_invalid")
+    # An empty resource_metadata names no URL: it is missing, not given.
+    empty = FakeResponse(401, {}, headers={"WWW-Authenticate": 'Bearer resource_metadata=""'})
+    oauth_fake.set("/mcp", empty)
+    m = await exp.probe(case.mcp_url, "loopback")
+    assert m["probe_success"] == 1, failure(m)
+    m = await exp.probe(case.mcp_url, "header_required")
+    assert failure(m) == ("client_to_upstream", "www_authenticate", "metadata_invalid")
 
 
 async def test_odd_challenges_are_parsed(exp: Exporter, oauth_fake: FakeMetadataServer) -> None:

@@ -198,8 +198,9 @@ def _check_challenge(
     ctx: ProbeContext, settings: DiscoveryProber, hop: Hop, challenge: Challenge, status: int
 ) -> None:
     """What discovery requires of a Bearer challenge, wherever it came from. resource_metadata
-    is a MUST only on a 401 (2025-06-18); on an insufficient_scope 403 it is a SHOULD."""
-    if challenge.resource_metadata is None:
+    is a MUST only on a 401 (2025-06-18); on an insufficient_scope 403 it is a SHOULD. An
+    empty value names no URL, so it counts as absent."""
+    if not challenge.resource_metadata:
         if settings.require_resource_metadata_header and status == 401:
             raise ProbeFailure(
                 hop,
