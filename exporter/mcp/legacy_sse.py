@@ -183,16 +183,7 @@ class LegacySSE(Transport):
         self.ctx.record_request(
             "POST", self.endpoint, headers, body, phase, secrets=[("MCP_ENDPOINT", self.endpoint)]
         )
-        response = await self.ctx.http.request(
-            "POST",
-            self.endpoint,
-            headers=headers,
-            body=body,
-            hop=self.hop,
-            phase=phase,
-            follow_redirects=True,
-            within_origin=True,
-        )
+        response = await self._post_body(self.endpoint, headers, body, phase)
         self.ctx.last_status = response.status
         try:
             if not 200 <= response.status < 300:

@@ -133,16 +133,7 @@ class StreamableHTTP(Transport):
         )
         body = jsonrpc.encode(message)
         ctx.record_request("POST", self.url, headers, body, phase)
-        response = await ctx.http.request(
-            "POST",
-            self.url,
-            headers=headers,
-            body=body,
-            hop=self.hop,
-            phase=phase,
-            follow_redirects=True,
-            within_origin=True,
-        )
+        response = await self._post_body(self.url, headers, body, phase)
         ctx.last_status = response.status
         for name in ("x-litellm-version",):
             if name in response.headers:

@@ -62,19 +62,26 @@ class Transport:
         """POST the client's answer to a server request; returns the HTTP status."""
         raise NotImplementedError
 
-    async def _post_reply(
-        self, url: str, headers: dict[str, str], reply: dict[str, Any], phase: str
-    ) -> int:
-        response = await self.ctx.http.request(
+    async def _post_body(
+        self, url: str, headers: Mapping[str, str], body: bytes, phase: str
+    ) -> Response:
+        """POST a JSON-RPC body on the transport's hop; redirects are followed within the
+        target's origin only (a redirect elsewhere must not carry the session's credentials)."""
+        return await self.ctx.http.request(
             "POST",
             url,
             headers=headers,
-            body=jsonrpc.encode(reply),
+            body=body,
             hop=self.hop,
             phase=phase,
             follow_redirects=True,
             within_origin=True,
         )
+
+    async def _post_reply(
+        self, url: str, headers: dict[str, str], reply: dict[str, Any], phase: str
+    ) -> int:
+        response = await self._post_body(url, headers, jsonrpc.encode(reply), phase)
         try:
             await response.read()
         finally:

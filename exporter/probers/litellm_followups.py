@@ -33,6 +33,18 @@ from .litellm_servers import (
 from .mcp import credential_headers
 
 
+async def _server_list(ctx: ProbeContext, gateway: LiteLLMGateway) -> Any:
+    """The gateway's `GET /v1/mcp/server` on the target's origin, with its key (phase
+    server_list); raises ProbeFailure, OSError or ValueError."""
+    parts = urlsplit(ctx.target)
+    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
+    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
+    headers = key_headers(api_key, gateway.key_header)
+    with ctx.step("server_list", GATEWAY_HOP):
+        ctx.record_request("GET", url, headers, None, "server_list")
+        return await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+
+
 async def unknown_selected_servers(
     ctx: ProbeContext, gateway: LiteLLMGateway, outcomes: Mapping[str, Outcome]
 ) -> list[str]:
@@ -46,14 +58,8 @@ async def unknown_selected_servers(
     missing = [name for name in gateway.servers if name_label(name).lower() not in seen]
     if not missing:
         return []
-    parts = urlsplit(ctx.target)
-    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
-    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
-    headers = key_headers(api_key, gateway.key_header)
     try:
-        with ctx.step("server_list", GATEWAY_HOP):
-            ctx.record_request("GET", url, headers, None, "server_list")
-            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        body = await _server_list(ctx, gateway)
         known = selectable_names(body)
     except (ProbeFailure, ValueError, OSError) as exc:
         ctx.log.warning("could not check the selected servers' names", error=str(exc)[:200])
@@ -71,14 +77,8 @@ async def unknown_selected_servers(
 async def named_server_ids(ctx: ProbeContext, gateway: LiteLLMGateway) -> Mapping[str, str]:
     """server_ids with the gateway's own names for the rest (its /v1/mcp/server list); on any
     failure only the configured names, and a warning: naming never fails the probe."""
-    parts = urlsplit(ctx.target)
-    url = f"{parts.scheme}://{parts.netloc}{SERVER_LIST_PATH}"
-    api_key = gateway.api_key.reveal() if gateway.api_key is not None else None
-    headers = key_headers(api_key, gateway.key_header)
     try:
-        with ctx.step("server_list", GATEWAY_HOP):
-            ctx.record_request("GET", url, headers, None, "server_list")
-            body = await get_json_body(ctx.http, url, headers, GATEWAY_HOP, "server_list")
+        body = await _server_list(ctx, gateway)
         listed = parse_server_list(body)
     except (ProbeFailure, ValueError, OSError) as exc:
         ctx.log.warning("could not name the gateway's server ids", error=str(exc)[:200])

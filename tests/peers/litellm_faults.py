@@ -24,8 +24,6 @@ one SDK `open` upstream for the aggregate:
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -39,11 +37,11 @@ from typing import Any
 import yaml
 
 from tests.peers.litellm_proxy import (
-    LITELLM_PYTHON,
     Upstream,
     _http_ready,
     _terminate,
     free_port,
+    launch_litellm,
 )
 
 SLOW_SECONDS = 4.0
@@ -252,40 +250,14 @@ def start_fault_gateway(workdir: Path) -> FaultGateway:
     stdio_script.write_text(STDIO_SERVER)
     config = _config(fault_base, upstream.url, stdio_script)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    port = free_port()
-    master_key = "sk-" + secrets.token_urlsafe(32)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LITELLM_", "OPENAI_", "ANTHROPIC_", "DATABASE_URL", "REDIS_"))
-    }
-    env |= {
-        "LITELLM_MASTER_KEY": master_key,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_LOG": "INFO",
-        "LITELLM_MCP_TOOL_LISTING_TIMEOUT": str(LISTING_TIMEOUT),
-        "LITELLM_ENABLE_MCP_STDIO": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "DISABLE_SCHEMA_UPDATE": "True",
-        "LITELLM_TELEMETRY": "False",
-    }
-    log_path = workdir / "litellm.log"
-    argv = [
-        str(LITELLM_PYTHON),
-        "-m",
-        "litellm.proxy.proxy_cli",
-        "--config",
-        str(config_path),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--num_workers",
-        "1",
-    ]
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    port, master_key, log_path, proc = launch_litellm(
+        workdir,
+        config_path,
+        {
+            "LITELLM_MCP_TOOL_LISTING_TIMEOUT": str(LISTING_TIMEOUT),
+            "LITELLM_ENABLE_MCP_STDIO": "true",
+        },
+    )
     gateway = FaultGateway(
         base_url=f"http://127.0.0.1:{port}",
         master_key=master_key,

@@ -46,10 +46,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -343,6 +343,57 @@ def _http_ready(url: str, timeout: float, proc: subprocess.Popen[bytes], log: Pa
     raise TimeoutError(f"LiteLLM not ready after {timeout}s; log:\n{log.read_text()[-6000:]}")
 
 
+class Launched(NamedTuple):
+    """A LiteLLM proxy process just started (not yet ready)."""
+
+    port: int
+    master_key: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+
+def launch_litellm(
+    workdir: Path, config_path: Path, extra_env: Mapping[str, str] | None = None
+) -> Launched:
+    """Start LiteLLM on 127.0.0.1 with `config_path` and a fresh master key. Provider, database
+    and LiteLLM settings of the environment are dropped (a developer's must not change what the
+    tests see); loopback is never proxied. Its output goes to `workdir/litellm.log`."""
+    port = free_port()
+    master_key = "sk-" + secrets.token_urlsafe(32)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LITELLM_", "OPENAI_", "ANTHROPIC_", "DATABASE_URL", "REDIS_"))
+    }
+    env |= {
+        "LITELLM_MASTER_KEY": master_key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "INFO",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "DISABLE_SCHEMA_UPDATE": "True",
+        "LITELLM_TELEMETRY": "False",
+        **(extra_env or {}),
+    }
+    log_path = workdir / "litellm.log"
+    argv = [
+        str(LITELLM_PYTHON),
+        "-m",
+        "litellm.proxy.proxy_cli",
+        "--config",
+        str(config_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    return Launched(port, master_key, log_path, proc)
+
+
 def start_litellm_proxy(workdir: Path) -> LiteLLMProxy:
     """Start every upstream, then LiteLLM on 127.0.0.1 with them in `mcp_servers`."""
     if not LITELLM_PYTHON.exists():
@@ -368,39 +419,7 @@ def start_litellm_proxy(workdir: Path) -> LiteLLMProxy:
     config_path.write_text(yaml.safe_dump(_config(upstreams, free_port()), sort_keys=False))
     shutil.copy(PROBE_PROVIDER, workdir / "probe_provider.py")
 
-    port = free_port()
-    master_key = "sk-" + secrets.token_urlsafe(32)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LITELLM_", "OPENAI_", "ANTHROPIC_", "DATABASE_URL", "REDIS_"))
-    }
-    env |= {
-        "LITELLM_MASTER_KEY": master_key,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_LOG": "INFO",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "DISABLE_SCHEMA_UPDATE": "True",
-        "LITELLM_TELEMETRY": "False",
-    }
-    log_path = workdir / "litellm.log"
-    argv = [
-        str(LITELLM_PYTHON),
-        "-m",
-        "litellm.proxy.proxy_cli",
-        "--config",
-        str(config_path),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--num_workers",
-        "1",
-    ]
-    log = log_path.open("ab")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    log.close()
+    port, master_key, log_path, proc = launch_litellm(workdir, config_path)
     proxy = LiteLLMProxy(
         base_url=f"http://127.0.0.1:{port}",
         master_key=master_key,
